@@ -1,0 +1,382 @@
+"""The spec language, as msgspec types.
+
+These Structs are the single source of truth for what a spec file may say: the loader
+decodes YAML into them (unknown keys rejected, wrong types located by file and line),
+`specbridge schema` emits their JSON Schema for editors, and the docs generator and
+linter read them. Add a capability here, with a test, never as a per-platform special case.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from engine.crypto.profile import CryptoProfile
+
+Card = Annotated[str, Meta(pattern=r"^\d+\.\.(\d+|n)$", description="Cardinality: 1..1, 0..1, 0..n, 1..n, 1..10000")]
+Length = Annotated[
+    int | str,
+    Meta(description="Max length (50), or a range ('4..20', '18..18'). Unit per `length_unit`."),
+]
+
+FieldType = Annotated[
+    str,
+    Meta(
+        pattern=r"^(string|int|number|decimal(\(\d+,\d+\))?|date|datetime|time|bool|object|list|binary|file|any)$",
+        description="string | int | number | decimal(p,s) | date | datetime | time | bool | object | list | binary | file | any",
+    ),
+]
+
+
+class Spec(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """Base for every spec type: unknown keys are errors (a misspelt key must not pass silently)."""
+
+
+class Condition(Spec, kw_only=True):
+    """A condition on sibling fields of the same object (or `$.a.b` from the message root).
+
+    Exactly one test: `equals`, `in_`, `not_in`, `present`, `absent`.
+    """
+
+    field: str
+    equals: Any = None
+    in_: list[Any] | None = msgspec.field(default=None, name="in")
+    not_in: list[Any] | None = None
+    present: bool | None = None
+    absent: bool | None = None
+
+
+class Field(Spec, kw_only=True):
+    """One field of a message, a group or a canonical model.
+
+    The field's name is its key in the enclosing `fields` mapping, verbatim from the document.
+    """
+
+    type: FieldType | None = None
+    title: str | None = None
+    """Chinese label from the document (字段描述)."""
+    description: str | None = None
+    card: Card | None = None
+    """Cardinality. Defaults to 0..1 for scalars/objects and 0..n for lists."""
+    required: bool | None = None
+    """Shortcut for card 1..1 (scalars, objects) or 1..n (lists)."""
+    nullable: bool | None = None
+    """Whether JSON null is accepted. Default: true for optional fields, false for required ones."""
+    allow_empty: bool | None = None
+    """Whether "" satisfies a required string. Default false."""
+    length: Length | None = None
+    length_unit: Literal["chars", "bytes"] | None = None
+    """chars (default) or bytes in `encoding`."""
+    encoding: str | None = None
+    """Encoding used to count bytes when length_unit is bytes (utf-8, gb2312, gbk, gb18030)."""
+    format: str | None = None
+    """date/datetime/time: a pattern such as 'yyyy-MM-dd HH:mm:ss' or 'yyyyMMdd'; binary: base64 | hex."""
+    pattern: str | None = None
+    """Regular expression the whole string value must match."""
+    codes: str | None = None
+    """Code table id: codes/<id>.yaml of this platform, else specs/common/codes/."""
+    codes_strict: bool | None = None
+    """When false, a code outside the table is a warning, not an error (document says 'e.g.'). Default true."""
+    min: float | None = None
+    max: float | None = None
+    default: Any = None
+    example: Any = None
+    aliases: list[str] | None = None
+    """Other names accepted on input (documents that misspell a field in their own examples)."""
+    severity: Literal["error", "warn"] | None = None
+    """warn: rule violations on this field are reported but do not invalidate the message."""
+    required_if: Condition | None = None
+    forbidden_if: Condition | None = None
+    checks: list[str] | None = None
+    """Named checks from the check registry (built-in: id_card, mobile; plugins may add more)."""
+    fields: dict[str, Field] | None = None
+    """Children of an object, or of each item of a list of objects."""
+    items: Field | None = None
+    """Item spec of a list of scalars."""
+    use: str | None = None
+    """Take this object's fields from a shared group (groups/<id>.yaml, or specs/common/groups/)."""
+    override: dict[str, Field] | None = None
+    """With `use`: per-field attribute overrides (the group's field keeps what is not overridden)."""
+    one_of: list[list[str]] | None = None
+    """For objects: at least one of these groups of fields must be fully present."""
+    carried_as: Literal["json", "xml"] | None = None
+    """The value is a string that carries this object/list encoded as JSON or XML (validated inside)."""
+    root: str | None = None
+    """XML root element name of a carried_as xml payload."""
+    xml_attribute: bool | None = None
+    """In XML, read this field from an attribute of the parent element rather than a child element."""
+    xml_text: bool | None = None
+    """In XML, this scalar is the text content of the parent element (an element that also has
+    attributes, e.g. `<org code="...">name</org>`); the field's name is the spec's choice."""
+    xml_item: str | None = None
+    """In XML, a list is a wrapper element named as the field whose children are named xml_item.
+    Without it, a list is the repeated child elements named as the field."""
+    encrypted: bool | None = None
+    """The crypto profile encrypts this field on the wire; format rules apply to the plaintext only."""
+    max_bytes: int | None = None
+    """file fields: maximum size of the uploaded part."""
+    media_types: list[str] | None = None
+    """file fields: accepted content types."""
+    source: str | None = None
+    """Where in the document this field is defined (section / line)."""
+    note: str | None = None
+    """Why the spec chose what it did where the document is ambiguous."""
+
+
+class Group(Spec, kw_only=True):
+    """A shared field group (common header, PID segment) or a canonical hub model."""
+
+    id: str | None = None
+    title: str | None = None
+    description: str | None = None
+    kind: Literal["group", "model"] = "group"
+    fields: dict[str, Field]
+    one_of: list[list[str]] | None = None
+    key: list[str] | None = None
+    source: str | None = None
+    note: str | None = None
+
+
+class CodeValue(Spec, kw_only=True):
+    label: str
+    en: str | None = None
+    note: str | None = None
+    deprecated: bool | None = None
+
+
+class CodeTable(Spec, kw_only=True):
+    """A code table (value domain), with every value from the document."""
+
+    id: str | None = None
+    title: str
+    source: str | None = None
+    """Where in the document the table is (appendix, section, lines)."""
+    standard: str | None = None
+    """The national standard the table follows, if the document names one (GB/T 2261.1, ...)."""
+    note: str | None = None
+    values: dict[str, str | CodeValue]
+    """code -> label (or a CodeValue). Codes are always strings, verbatim."""
+
+
+class Body(Spec, kw_only=True):
+    """A request or response body."""
+
+    format: Literal["json", "xml", "form", "multipart", "soap", "text", "binary", "row"] = "json"
+    """json / xml / form (urlencoded) / multipart / soap (fields are the operation's parameters) /
+    text (a plain string result, e.g. `ok:` / `error:`) / binary (a file) / row (a database row)."""
+    type: Literal["object", "list"] = "object"
+    root: str | None = None
+    """XML root element name."""
+    use: list[str] | None = None
+    """Shared groups whose fields come first in this body."""
+    fields: dict[str, Field] = msgspec.field(default_factory=dict)
+    one_of: list[list[str]] | None = None
+    card: Card | None = None
+    """For type list: how many items."""
+    extra: Literal["forbid", "ignore", "warn"] | None = None
+    """Unknown fields: forbid (default), ignore or warn."""
+    pattern: str | None = None
+    """For format text: the whole body must match."""
+    max_bytes: int | None = None
+    note: str | None = None
+
+
+class HttpBinding(Spec, kw_only=True):
+    method: Literal["GET", "POST", "PUT", "DELETE"] = "POST"
+    path: str
+    content_type: str | None = None
+    query: list[str] | None = None
+    """Fields carried in the query string instead of the body."""
+    headers: dict[str, str] | None = None
+    """Fixed request-header values of this interface (wedoctor `service: A1000`): the outbound client
+    sets them, the validator and the twin require them (a header of `transport.headers` by name)."""
+    note: str | None = None
+
+
+class SoapBinding(Spec, kw_only=True):
+    service: str | None = None
+    """WSDL service name (defaults to the platform's transport.soap_service)."""
+    operation: str
+    action: str | None = None
+    version: Literal["1.1", "1.2", "both"] | None = None
+    result: str | None = None
+    """Name of the result element (default: <operation>Result)."""
+    select: dict[str, str] | None = None
+    """When one operation carries several payloads: parameter values that select this interface."""
+    note: str | None = None
+
+
+class ViewBinding(Spec, kw_only=True):
+    """A database view or table that one side reads (and the other maintains)."""
+
+    name: str
+    key: list[str] | None = None
+    watermark: str | None = None
+    order_by: list[str] | None = None
+    note: str | None = None
+
+
+class ProcedureBinding(Spec, kw_only=True):
+    name: str
+    inputs: list[str] | None = None
+    outputs: list[str] | None = None
+    note: str | None = None
+
+
+class DicomBinding(Spec, kw_only=True):
+    service: Literal["C-STORE", "C-FIND", "C-MOVE", "C-ECHO"]
+    ae_title: str | None = None
+    note: str | None = None
+
+
+class Binding(Spec, kw_only=True):
+    """How an interface travels. An interface may have several bindings (pe_system offers
+    each service as Web API, WebService, view and stored procedure)."""
+
+    http: HttpBinding | None = None
+    soap: SoapBinding | None = None
+    view: ViewBinding | None = None
+    procedure: ProcedureBinding | None = None
+    dicom: DicomBinding | None = None
+
+
+class Example(Spec, kw_only=True):
+    """A message from the document (cleaned), or a deliberate invalid variant: also a spec unit test."""
+
+    name: str
+    part: Literal["request", "response"] = "request"
+    body: Any = None
+    """The message: a mapping/list for JSON, a string for XML/text."""
+    file: str | None = None
+    """Or a file next to the spec holding the message."""
+    headers: dict[str, str] | None = None
+    valid: bool = True
+    errors: list[dict[str, str]] | None = None
+    """For invalid examples: expected findings, each {path, rule}."""
+    source: str | None = None
+    note: str | None = None
+
+
+class ErrorCode(Spec, kw_only=True):
+    message: str
+    en: str | None = None
+    action: Literal["ok", "retry", "reauth", "wait", "fatal", "empty"] = "fatal"
+    """What a sender does on this code: retry later, refresh the token and resend, wait (quota),
+    give up (fatal -> DEAD), or treat as an empty successful answer."""
+    note: str | None = None
+
+
+class SuccessRule(Spec, kw_only=True):
+    """How to tell a successful response: a field's value, or a text prefix."""
+
+    field: str | None = None
+    """Dotted path in the response body, e.g. `code` or `messagecode`."""
+    in_: list[str] | None = msgspec.field(default=None, name="in")
+    header: str | None = None
+    """Or a response header."""
+    prefix: str | None = None
+    """For text results (`ok` / `ok:`)."""
+    http_status: list[int] | None = None
+    note: str | None = None
+
+
+class TokenCarry(Spec, kw_only=True):
+    in_: Literal["header", "body", "query"] = msgspec.field(name="in")
+    name: str
+
+
+class Lockout(Spec, kw_only=True):
+    failures: int
+    minutes: int | None = None
+
+
+class Auth(Spec, kw_only=True):
+    """How a caller authenticates, as data for the token manager and the twin."""
+
+    kind: Literal["none", "token", "credential", "signature"]
+    interface: str | None = None
+    """The interface that issues tokens (e.g. getToken)."""
+    token_path: str | None = None
+    """Where the token is in that interface's response (dotted path)."""
+    expires_path: str | None = None
+    lifetime_s: int | None = None
+    daily_cap: int | None = None
+    lockout: Lockout | None = None
+    carry: TokenCarry | None = None
+    credentials: list[str] | None = None
+    """Names of the secrets the bridge configuration must supply (appid, secret...)."""
+    note: str | None = None
+
+
+class Transport(Spec, kw_only=True):
+    kind: Literal["http_json", "soap", "form", "dbview", "dicom", "mixed"]
+    base_path: str | None = None
+    soap_service: str | None = None
+    soap_namespace: str | None = None
+    soap_version: Literal["1.1", "1.2", "both"] | None = None
+    headers: Body | None = None
+    """Envelope fields carried in HTTP request headers (validated like a body)."""
+    soap_params: dict[str, Field] | None = None
+    """When one SOAP operation wraps every interface (pe_system `CallInterface(msgHeader, msgBody)`): its
+    string parameters, each usually `carried_as: xml` with a `root`; envelope parameters `use:` a group.
+    `SoapBinding.select` keys may be dotted paths into them (`msgHeader.serverName`)."""
+    soap_body_param: str | None = None
+    """Which of `soap_params` carries the interface's request fields (its own `fields` are the request's)."""
+    response_headers: Body | None = None
+    max_request_bytes: int | None = None
+    note: str | None = None
+
+
+class Platform(Spec, kw_only=True):
+    """platform.yaml: one target (or source) system described by one document."""
+
+    id: str
+    title: str
+    document: str | None = None
+    """The seed document this spec is written from."""
+    version: str | None = None
+    description: str | None = None
+    transport: Transport
+    auth: Auth | None = None
+    crypto: CryptoProfile | None = None
+    success: SuccessRule | None = None
+    errors: dict[str, ErrorCode] | None = None
+    defaults: Field | None = None
+    """Attribute defaults for every field of this platform (length_unit, encoding, nullable...)."""
+    extra: Literal["forbid", "ignore", "warn"] | None = None
+    limits: dict[str, int] | None = None
+    note: str | None = None
+
+
+class Interface(Spec, kw_only=True):
+    """One interface (operation) of a platform, in its own file."""
+
+    id: str
+    title: str
+    description: str | None = None
+    source: str | None = None
+    binding: Binding | None = None
+    key: list[str] | None = None
+    """Natural key (paths into the request) used for idempotency."""
+    request: Body | None = None
+    response: Body | None = None
+    headers: Body | None = None
+    """Request headers of this interface, replacing the platform's transport.headers
+    (e.g. a token call that carries none of the envelope)."""
+    response_headers: Body | None = None
+    """Response headers of this interface, replacing the platform's transport.response_headers."""
+    success: SuccessRule | None = None
+    errors: dict[str, ErrorCode] | None = None
+    limits: dict[str, int] | None = None
+    examples: list[Example] | None = None
+    note: str | None = None
+
+
+SPEC_KINDS: dict[str, type[Spec]] = {
+    "platform": Platform,
+    "interface": Interface,
+    "group": Group,
+    "codes": CodeTable,
+}

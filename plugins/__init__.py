@@ -1,0 +1,1 @@
+"""Platform plugins: what YAML cannot say, discovered through the `specbridge.plugins` entry-point group."""
