@@ -13,7 +13,7 @@ class SpecError(SpecbridgeError):
     Carries every finding so `check` can print them all, each as `file:line: message`.
     """
 
-    def __init__(self, findings: list["Finding"]) -> None:
+    def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
         super().__init__("\n".join(str(f) for f in findings) or "spec error")
 

@@ -33,7 +33,7 @@ def names() -> list[str]:
 
 def id_card_check_digit(first17: str) -> str:
     """GB 11643-1999 check digit (ISO 7064 MOD 11-2)."""
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
 def id_card(value: str) -> str | None:

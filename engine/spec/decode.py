@@ -25,7 +25,7 @@ _FIELD_IN_MSG = re.compile(r"(?:unknown field|missing required field) `([^`]+)`"
 class SpecFile:
     """A loaded spec file: where it is, its raw tree and the line of every node."""
 
-    __slots__ = ("path", "rel", "raw", "pos")
+    __slots__ = ("path", "pos", "raw", "rel")
 
     def __init__(self, path: Path, rel: str, raw: Any, pos: Pos) -> None:
         self.path = path

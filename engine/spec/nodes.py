@@ -100,7 +100,7 @@ class Node:
 
 def decimal_digits(value: Decimal) -> tuple[int, int]:
     """(integer digits, fraction digits) of a finite decimal, as written."""
-    sign, digits, exp = value.as_tuple()
+    _, digits, exp = value.as_tuple()
     assert isinstance(exp, int)
     frac = max(0, -exp)
     intd = max(0, len(digits) + exp)

@@ -110,7 +110,7 @@ class Resolver:
         for group in spec.one_of or []:
             for n in group:
                 if n not in node.children:
-                    self._err(sf, path[:-1] + ("one_of",), f"one_of names `{n}`, which is not a field here")
+                    self._err(sf, (*path[:-1], "one_of"), f"one_of names `{n}`, which is not a field here")
         for child_name, child in node.children.items():
             for cond in (child.required_if, child.forbidden_if):
                 if cond is not None and not cond.field.startswith("$") and cond.field not in node.children:

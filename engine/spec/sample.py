@@ -67,7 +67,7 @@ def sample(node: Node, *, full: bool = True, name: str = "v") -> Any:
         obj = {
             k: sample(c, full=full, name=k)
             for k, c in node.children.items()
-            if (full or c.required) and not (c.kind == "file") and not c.carried_as and not c.pattern
+            if (full or c.required) and c.kind != "file" and not c.carried_as and not c.pattern
         }
         return [obj] * max(1, node.min_items) if node.is_list else obj
     if node.is_list and node.item is not None:

@@ -76,7 +76,7 @@ class Walker:
         if node is not None and _sensitive(node):
             actual = "***"
         issue = Issue(path=path or "$", rule=rule, message=message, expected=expected, actual=_short(actual))
-        if node is not None and node.warn or rule == "code" and node is not None and not node.codes_strict:
+        if (node is not None and node.warn) or (rule == "code" and node is not None and not node.codes_strict):
             issue.severity = "warn"
             self.warnings.append(issue)
         else:

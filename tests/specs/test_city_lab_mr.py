@@ -271,8 +271,7 @@ def test_response_headers(specs: Any) -> None:
 def test_token_call_has_its_own_headers(specs: Any) -> None:
     """The token call carries no envelope; its response headers are messagecode + messagetext only."""
     i = iface(specs, "accesstoken")
-    if i.headers is not None and "authoritytype" in (i.headers.node.children or {}):
-        pytest.skip("compiler does not yet apply Interface.headers / response_headers")
+    assert i.headers is not None and "authoritytype" not in (i.headers.node.children or {})
     assert i.validate_request({"appId": "a", "appSecret": "s"}, headers={}).valid
     assert i.validate_response({"access_token": "t"}, headers={"messagecode": "1000", "messagetext": "ok"}).valid
     res = i.validate_response({}, headers={"messagecode": "1005"})

@@ -16,7 +16,9 @@ from engine.spec.nodes import Node
 
 FIELDS = Path(__file__).parents[1] / "fields"
 SPECS = Path(__file__).parents[2] / "specs"
-PLATFORMS = sorted(p.stem for p in FIELDS.glob("*.tsv") if not p.name.endswith(".codes.tsv") and "_" in p.stem and p.stem != "canonical_coverage")
+PLATFORMS = sorted(
+    p.stem for p in FIELDS.glob("*.tsv") if not p.name.endswith(".codes.tsv") and p.stem != "canonical_coverage"
+)
 
 
 def _paths(node: Node | None, prefix: str = "") -> set[str]:

@@ -293,7 +293,6 @@ def test_x_token_header(specs: Any) -> None:
     assert ("headers.X-Token", "length") in findings(ci.validate_request(body, headers={"X-Token": "t" * 100}))
 
 
-@pytest.mark.xfail(reason="loader does not yet apply Interface.headers (getToken sets an empty header set)", strict=False)
 def test_get_token_carries_no_x_token(specs: Any) -> None:
     ci = iface(specs, "getToken")
     assert ci.validate_request(base(specs, "getToken"), headers={}).valid

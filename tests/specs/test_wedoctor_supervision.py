@@ -377,7 +377,6 @@ def test_header_lengths_and_case(specs: Any) -> None:
     assert ci.validate_request(envelope(ROWS["A1001"]), h).valid
 
 
-@pytest.mark.xfail(reason="binding.http.headers (fixed header values) is not validated by the compiler yet", strict=False)
 def test_service_header_must_name_this_interface(specs: Any) -> None:
     res = iface(specs, "A1001").validate_request(envelope(ROWS["A1001"]), headers("A1000"))
     assert "headers.service" in {p for p, _ in findings(res)}
