@@ -32,9 +32,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.journal import Journal, State  # noqa: E402
-from engine.journal import ops as journal_ops  # noqa: E402
-from engine.journal.model import encode_payload, payload_hash  # noqa: E402
+from engine.journal import Journal, State
+from engine.journal import ops as journal_ops
+from engine.journal.model import encode_payload, payload_hash
 
 T0 = 1_700_000_000.0
 STEP_S = 0.1
@@ -65,15 +65,16 @@ def build(path: str, rows: int) -> float:
             t = T0 + i * STEP_S
             nxt = t + 600 if st == "ERROR" else t if st == "RECEIVED" else None
             err = "HTTP 503" if st == "ERROR" else "400 入参不规范" if st == "DEAD" else None
-            yield (i, INTERFACES[i % len(INTERFACES)], TARGETS[i % len(TARGETS)], st, f"K{i}", digest, src, translated,
+            yield (i, INTERFACES[i % len(INTERFACES)], TARGETS[i % len(TARGETS)], st, f"K{i}", digest,
                    t, t, t, nxt, 1 if st != "RECEIVED" else 0, err)  # fmt: skip
 
     c.execute("BEGIN")
     c.executemany(
-        "INSERT INTO messages (id, interface, target, state, idem_key, payload_hash, source, translated, created_at,"
-        " updated_at, cycle_at, next_attempt_at, attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (id, interface, target, state, idem_key, payload_hash, created_at,"
+        " updated_at, cycle_at, next_attempt_at, attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         gen(),
     )
+    c.executemany("INSERT INTO payloads (id, source, translated) VALUES (?, ?, ?)", ((i, src, translated) for i in range(1, rows + 1)))
     c.execute("COMMIT")
     c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     c.close()

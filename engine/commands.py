@@ -35,3 +35,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"{len(specset.platforms)} platforms; {n_ok}/{n_ex} examples behave as declared; "
           f"{len(written)} doc pages in {args.out}/docs")
     return EXIT_FINDINGS if errors else EXIT_OK
+
+
+def _map_args(p: argparse.ArgumentParser) -> None:
+    from engine.translate.cli import add_args
+
+    add_args(p)
+
+
+@command("map", "show what a source record becomes on a platform interface (and validate it)")(_map_args)
+def cmd_map(args: argparse.Namespace) -> int:
+    """Translate one record through its mapping chain; the body lives in engine/translate/cli.py."""
+    from engine.translate.cli import run
+
+    return run(args)

@@ -1,7 +1,16 @@
 """Retry policy as pure functions: classify what one attempt got, then decide what happens next.
 
 The runtime does the I/O; these only turn (outcome, attempts, age, now) into SENT / retry at T /
-reauth now / DEAD, deterministic given the injected random source.
+reauth now / DEAD, deterministic given the injected random source. A sender's loop, in short:
+
+    for m in await journal.claim_due(target, 50):
+        outcome = classify(status=..., code=..., success=..., errors=spec_errors)   # or error=exc
+        d = decide(policy, outcome, attempts=m.attempts + 1, cycle_at=m.cycle_at, now=clock())
+        att = Attempt(outcome.action, request_summary, status, code, body, duration_ms)
+        sent -> journal.mark_sent(m.id, attempt=att, lease=m.lease)
+        retry -> journal.schedule_retry(m.id, d.next_attempt_at, d.reason, attempt=att, lease=m.lease)
+        dead -> journal.mark_dead(m.id, d.reason, attempt=att, lease=m.lease)
+        reauth -> journal.record_attempt(...); tokens.invalidate(token); resend once, decide(..., reauthed=True)
 """
 
 from __future__ import annotations

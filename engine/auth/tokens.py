@@ -35,16 +35,16 @@ class AuthError(SpecbridgeError):
     """A token could not be had."""
 
 
-class CredentialsRejected(AuthError):  # noqa: N818 - named for what the caller must do, like engine.errors
+class CredentialsRejected(AuthError):
     """Raised by a fetch callable: the platform rejected the credentials (not a transient failure)."""
 
 
-class BadCredentials(AuthError):  # noqa: N818 - named for what the caller must do, like engine.errors
+class BadCredentials(AuthError):
     """The alarm: credentials were rejected and no further token request will be made until
     `reset()` (or the credentials change), so the platform's lock-out is never reached."""
 
 
-class TokenCapReached(AuthError):  # noqa: N818 - named for what the caller must do, like engine.errors
+class TokenCapReached(AuthError):
     """The day's token cap is used up; `resets_at` is the next day boundary (epoch seconds)."""
 
     def __init__(self, message: str, resets_at: float) -> None:

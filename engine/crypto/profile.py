@@ -65,7 +65,7 @@ class SymmetricKey(_S, kw_only=True):
     length: int = 16
     """random keys: bytes (form bytes) or characters (alnum, hex). SM4 needs 16; AES 16, 24 or 32."""
     password: SecretRef | None = None
-    """derived: the password (city_lab_mr: HealthOne)."""
+    """derived: the password (e.g. a fixed gateway password)."""
     hash: Literal["sha256", "sm3", "sha1", "md5"] = "sha256"
     """derived: digest applied to the password."""
     digest_text: Literal["hex", "HEX", "base64"] = "hex"
@@ -82,7 +82,7 @@ class Iv(_S, kw_only=True):
     """The initialisation vector of CBC (or nonce of GCM)."""
 
     source: Literal["none", "fixed", "random"] = "none"
-    """none for ECB; fixed text/hex (city_lab_mr: NeusoftHealthOne); or random per message."""
+    """none for ECB; fixed text/hex (e.g. a 16-character ASCII string); or random per message."""
     text: str | None = None
     """fixed: the IV as ASCII text (exactly the block size)."""
     hex: str | None = None
@@ -107,9 +107,9 @@ class KeyWrap(_S, kw_only=True):
     encoding: TextEncoding = "base64"
     """Text encoding of the wrapped key on the wire."""
     carry: Carry
-    """Where the wrapped key travels (city_lab_mr: header secretkey; xinjiang_mr: param strKey)."""
+    """Where the wrapped key travels (e.g. header secretkey, or SOAP param strKey)."""
     precomputed: SecretRef | None = None
-    """A wrapped-key value issued out of band and sent verbatim (city_lab_mr model A); skips wrapping."""
+    """A wrapped-key value issued out of band and sent verbatim (a provider-issued envelope key); skips wrapping."""
 
 
 class Payload(_S, kw_only=True):
@@ -130,7 +130,7 @@ class ResponseCrypto(_S, kw_only=True):
 
     encrypted: bool = True
     plaintext_prefixes: list[str] = msgspec.field(default_factory=list)
-    """Responses starting with one of these are plain (xinjiang_mr: ok, error:)."""
+    """Responses starting with one of these are plain (e.g. ok, error:)."""
 
 
 class Envelope(_S, kw_only=True):
@@ -147,7 +147,7 @@ class Envelope(_S, kw_only=True):
 
 
 class FieldCipher(_S, kw_only=True):
-    """Public-key encryption of individual field values (jilin_imaging: idCardNo)."""
+    """Public-key encryption of individual field values (e.g. an ID-card number)."""
 
     fields: list[str]
     """Field names, verbatim; matched at any depth of a JSON body by encrypt_fields/decrypt_fields."""
@@ -191,7 +191,7 @@ class Signature(_S, kw_only=True):
     skip_empty: bool = False
     text_encoding: str = "utf-8"
     key: SecretRef | None = None
-    """Digest/HMAC algorithms: the shared secret (wedoctor_supervision: the appid's key)."""
+    """Digest/HMAC algorithms: the shared secret (e.g. the key issued with an appid)."""
     key_placement: KeyPlacement = "append"
     """Digest algorithms: where the key goes in the string; hmac-* need `hmac`."""
     key_name: str = "key"
@@ -213,12 +213,12 @@ class AntiReplay(_S, kw_only=True):
     """Timestamp window and nonce memory (inbound), generation (outbound)."""
 
     timestamp: Carry | None = None
-    """Where the timestamp travels; None for nonce-only schemes (wedoctor_supervision randomstr)."""
+    """Where the timestamp travels; None for nonce-only schemes (e.g. a randomstr header)."""
     nonce: Carry
     remember_nonces: bool = True
     """Inbound: reject a nonce seen within the window. False: generate only (the document promises no check)."""
     unit: Literal["ms", "s"] = "ms"
-    """Epoch milliseconds (city_lab_mr RAtimestamp) or seconds."""
+    """Epoch milliseconds or seconds."""
     window_s: int = 900
     """Maximum age of a timestamp."""
     future_skew_s: int = 300
@@ -227,7 +227,7 @@ class AntiReplay(_S, kw_only=True):
     max_nonces: int = 1_000_000
     """Size cap of the in-memory nonce store."""
     signature: Signature | None = None
-    """A signature over the anti-replay values (city_lab_mr RAsignature), computed after the main one."""
+    """A signature over the anti-replay values (e.g. RAsignature), computed after the main one."""
 
 
 class CryptoProfile(_S, kw_only=True):

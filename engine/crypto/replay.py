@@ -57,7 +57,7 @@ class ReplayGuard:
     """Stamps outbound messages and rejects stale or repeated inbound ones."""
 
     window_s: float = 900.0
-    """How old a timestamp may be (city_lab_mr: 15 minutes)."""
+    """How old a timestamp may be (15 minutes is common)."""
     future_skew_s: float = 300.0
     """How far in the future a timestamp may be (peer clock skew)."""
     unit: TimestampUnit = "ms"

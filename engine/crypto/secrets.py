@@ -1,6 +1,6 @@
 """Secret references and redaction.
 
-Specs name secrets (`{secret: jilin_sm2_pub}`); the bridge configuration maps each name to
+Specs name secrets (`{secret: platform_sm2_pub}`); the bridge configuration maps each name to
 a reference, `env:NAME` or `file:PATH`, resolved here. Values never appear in specs, reprs,
 logs or error messages: `Redactor` scrubs any that leak into text anyway.
 """

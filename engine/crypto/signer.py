@@ -1,7 +1,7 @@
 """Digest signers over a configurable canonical string.
 
 Chinese platform documents describe signatures as "concatenate these fields, append the
-key, hash, upper-case" with every detail varying (and wedoctor_supervision's document lost
+key, hash, upper-case" with every detail varying (and one platform document lost
 its recipe entirely), so every detail is a setting: which fields, sort order, pair format,
 joiner, where the key goes, hash or HMAC, output encoding and letter case, text encoding.
 """

@@ -38,6 +38,8 @@ class Db:
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn
+        if not conn._running:
+            raise JournalError("journal is closed")
         return await conn._execute(lambda: fn(conn._conn))
 
     async def close(self) -> None:

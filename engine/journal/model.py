@@ -50,11 +50,11 @@ class JournalError(SpecbridgeError):
     """The journal cannot do what was asked (unknown message, lost lease, newer schema)."""
 
 
-class UnknownMessage(JournalError):  # noqa: N818 - named for what the caller must do, like engine.errors
+class UnknownMessage(JournalError):
     """No message with this id (never existed, or pruned)."""
 
 
-class LeaseLost(JournalError):  # noqa: N818 - named for what the caller must do, like engine.errors
+class LeaseLost(JournalError):
     """Another worker holds this message now: our lease expired and it was claimed again.
 
     The caller must drop its result; the new holder will deliver (at-least-once)."""

@@ -26,16 +26,17 @@ from engine.journal.model import (
 )
 
 COLUMNS = (
-    "id, interface, target, route, state, idem_key, version, payload_hash, source, translated,"
-    " created_at, updated_at, cycle_at, next_attempt_at, lease, attempts, last_error, superseded_by"
+    "m.id, m.interface, m.target, m.route, m.state, m.idem_key, m.version, m.payload_hash, p.source, p.translated,"
+    " m.created_at, m.updated_at, m.cycle_at, m.next_attempt_at, m.lease, m.attempts, m.last_error, m.superseded_by"
 )
+FROM_MESSAGE = "messages AS m LEFT JOIN payloads AS p ON p.id = m.id"
 SUMMARY_COLUMNS = "id, interface, target, state, idem_key, version, created_at, updated_at, next_attempt_at, attempts, last_error"
 ATTEMPT_COLUMNS = "id, message_id, n, started_at, duration_ms, request, status, code, body, outcome, error"
 
 _INSERT = (
-    "INSERT INTO messages (interface, target, route, state, idem_key, version, payload_hash, source,"
-    " translated, created_at, updated_at, cycle_at, next_attempt_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (interface, target, route, state, idem_key, version, payload_hash,"
+    " created_at, updated_at, cycle_at, next_attempt_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 # Older versions of a key that are not SENT are superseded by a new one (policy latest). Pending ones
@@ -87,25 +88,10 @@ def receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_pol
             if row[2] == digest or policy is KeyPolicy.IGNORE:
                 return Receipt(row[0], duplicate=True, version=row[1])
             version = row[1] + 1
-    cur = c.execute(
-        _INSERT,
-        (
-            rec.interface,
-            rec.target,
-            rec.route,
-            state,
-            rec.key,
-            version,
-            digest,
-            source,
-            translated,
-            created_at,
-            created_at,
-            created_at,
-            created_at,
-        ),
-    )
+    t = created_at
+    cur = c.execute(_INSERT, (rec.interface, rec.target, rec.route, state, rec.key, version, digest, t, t, t, t))
     mid = int(cur.lastrowid or 0)
+    c.execute("INSERT INTO payloads (id, source, translated) VALUES (?, ?, ?)", (mid, source, translated))
     if version > 1 and (rec.policy or default_policy) is KeyPolicy.LATEST:
         c.execute(
             _SUPERSEDE,
@@ -171,10 +157,8 @@ def mark_translated(c: sqlite3.Connection, mid: int, translated: bytes | None, n
     state, _ = _holder(c, mid, lease)
     if state not in (State.RECEIVED, State.TRANSLATED, State.ERROR):
         raise JournalError(f"message #{mid} is {state}: replay it to translate again")
-    c.execute(
-        "UPDATE messages SET state = 'TRANSLATED', translated = ?, updated_at = ? WHERE id = ?",
-        (translated, now, mid),
-    )
+    c.execute("UPDATE messages SET state = 'TRANSLATED', updated_at = ? WHERE id = ?", (now, mid))
+    c.execute("UPDATE payloads SET translated = ? WHERE id = ?", (translated, mid))
 
 
 def finish(
@@ -218,13 +202,13 @@ def claim(c: sqlite3.Connection, target: str, limit: int, now: float, until: flo
         f"UPDATE messages SET next_attempt_at = ?, lease = ?, updated_at = ? WHERE id IN ({marks})",
         (until, lease, now, *ids),
     )
-    rows = {r[0]: r for r in c.execute(f"SELECT {COLUMNS} FROM messages WHERE id IN ({marks})", ids)}
+    rows = {r[0]: r for r in c.execute(f"SELECT {COLUMNS} FROM {FROM_MESSAGE} WHERE m.id IN ({marks})", ids)}
     return [to_message(rows[i]) for i in ids]
 
 
 def replay(c: sqlite3.Connection, mid: int, now: float, *, retranslate: bool, force: bool) -> State:
     row = c.execute(
-        "SELECT state, lease, next_attempt_at, superseded_by, translated IS NOT NULL FROM messages WHERE id = ?",
+        f"SELECT m.state, m.lease, m.next_attempt_at, m.superseded_by, p.translated IS NOT NULL FROM {FROM_MESSAGE} WHERE m.id = ?",
         (mid,),
     ).fetchone()
     if row is None:
@@ -244,7 +228,8 @@ def replay(c: sqlite3.Connection, mid: int, now: float, *, retranslate: bool, fo
 
 
 def replay_dead(c: sqlite3.Connection, interface: str, target: str | None, now: float, retranslate: bool) -> int:
-    new_state = "'RECEIVED'" if retranslate else "CASE WHEN translated IS NULL THEN 'RECEIVED' ELSE 'TRANSLATED' END"
+    translated = "(SELECT p.translated IS NOT NULL FROM payloads AS p WHERE p.id = messages.id)"
+    new_state = "'RECEIVED'" if retranslate else f"CASE WHEN {translated} THEN 'TRANSLATED' ELSE 'RECEIVED' END"
     sql = (
         f"UPDATE messages SET state = {new_state}, next_attempt_at = ?, lease = NULL, attempts = 0,"
         " cycle_at = ?, last_error = NULL, updated_at = ?"
@@ -258,7 +243,7 @@ def replay_dead(c: sqlite3.Connection, interface: str, target: str | None, now: 
 
 
 def get(c: sqlite3.Connection, mid: int) -> Message | None:
-    row = c.execute(f"SELECT {COLUMNS} FROM messages WHERE id = ?", (mid,)).fetchone()
+    row = c.execute(f"SELECT {COLUMNS} FROM {FROM_MESSAGE} WHERE m.id = ?", (mid,)).fetchone()
     if row is None:
         return None
     history = [AttemptRecord(*r) for r in c.execute(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE message_id = ? ORDER BY n", (mid,))]
@@ -347,6 +332,7 @@ def prune_chunk(c: sqlite3.Connection, after: int, upto: int, states: Iterable[s
         return 0, upto
     id_marks = ",".join("?" * len(ids))
     c.execute(f"DELETE FROM attempts WHERE message_id IN ({id_marks})", ids)
+    c.execute(f"DELETE FROM payloads WHERE id IN ({id_marks})", ids)
     c.execute(f"DELETE FROM messages WHERE id IN ({id_marks})", ids)
     return len(ids), ids[-1] if len(ids) == chunk else upto
 

@@ -5,10 +5,12 @@ never before); a worker that dies holding messages loses them only for its lease
 hands them out again when it expires: that is crash recovery, nothing to run at start-up).
 Delivery is at-least-once; natural keys make re-sent records idempotent (see `KeyPolicy`).
 
-Durability levels (measured by bench/journal.py on this box): WAL with synchronous=NORMAL survives
-a killed process (SIGKILL) but can lose the last commits on power loss or OS crash; FULL fsyncs the
-WAL on every commit and survives both. With group commit FULL costs little under load (one fsync per
-batch), so FULL is the default; NORMAL is a setting for disposable environments.
+Durability levels: WAL with synchronous=NORMAL survives a killed process (SIGKILL) but can lose the
+last commits on power loss or OS crash, i.e. after the source was acknowledged; FULL fsyncs the WAL
+on every commit and survives both. Measured by bench/journal.py on this 2-core box (fsync ~0.2 ms):
+one producer at a time FULL 0.9-2.5k receives/s against NORMAL 4-9k/s; 64 concurrent producers with
+group commit ~21-23k/s under both, at 10k and at 1M rows. Under load the fsync is amortised over the
+batch, so FULL is the default; NORMAL is a setting for disposable environments.
 """
 
 from __future__ import annotations

@@ -194,6 +194,8 @@ def _header_result(body: CompiledBody, headers: Mapping[str, str]) -> Result:
     canon = {names.get(k.lower(), k): v for k, v in headers.items() if k.lower() in names}
     res = body.validate(canon)
     for i in (*res.errors, *res.warnings):
+        if i.path != "$" and i.message.startswith(i.path):
+            i.message = "headers." + i.message
         i.path = "headers." + i.path if i.path != "$" else "headers"
     return res
 

@@ -265,6 +265,9 @@ class ErrorCode(Spec, kw_only=True):
     action: Literal["ok", "retry", "reauth", "wait", "fatal", "empty"] = "fatal"
     """What a sender does on this code: retry later, refresh the token and resend, wait (quota),
     give up (fatal -> DEAD), or treat as an empty successful answer."""
+    use_for: list[Literal["invalid", "internal"]] | None = None
+    """Which answer this code is when we play the platform (inbound routes, twins): `invalid` for
+    input that fails validation, `internal` for our own failure. Without it, a best guess is made."""
     note: str | None = None
 
 
@@ -350,6 +353,86 @@ class Platform(Spec, kw_only=True):
     note: str | None = None
 
 
+class TwinJoin(Spec, kw_only=True):
+    """Items of another list of the same request attached to each stored record by equal fields
+    (xinjiang_mr: the `lab_subitem` items of a `labmaster` item, joined on org_code + report_form_no)."""
+
+    from_: str = msgspec.field(name="from")
+    """Request path of the list whose items are attached (`strReportInfo.lab_subitem`)."""
+    on: list[str]
+    """Fields that must be equal in the record and in the attached item."""
+
+
+class TwinSource(Spec, kw_only=True):
+    """One named result set of a twin query: the records of a collection that match the request."""
+
+    collection: str
+    match: dict[str, str] | None = None
+    """Stored-record path -> request path. A request value that is absent or "" does not constrain;
+    paths may go through lists (`subitems[].class_code`) and match when any value is shared."""
+
+
+class TwinAuthCodes(Spec, kw_only=True):
+    """On the token interface: which of the platform's documented codes the twin's token authority
+    answers with. An unset code falls back to the platform's first `reauth` (token) or `fatal` code."""
+
+    missing: str | None = None
+    """A business call without a token (city_lab_mr 1003)."""
+    invalid: str | None = None
+    """A token the platform never issued (city_lab_mr 1002, jilin_imaging 403)."""
+    expired: str | None = None
+    """A token past auth.lifetime_s (city_lab_mr 1001, jilin_imaging 403)."""
+    bad_credentials: str | None = None
+    """Wrong credentials on the token call (jilin_imaging 11001, city_lab_mr 1005)."""
+    locked: str | None = None
+    """Refused while locked out after auth.lockout.failures bad credentials (jilin_imaging 11003)."""
+    cap: str | None = None
+    """auth.daily_cap tokens already issued today (jilin_imaging 11004)."""
+
+
+class Twin(Spec, kw_only=True):
+    """How `specbridge twin` serves this interface: what it does with a valid request, and what it
+    answers. A declarative stand-in built from the spec: no per-platform code.
+
+    The answer's success marker (the SuccessRule's field, header or text prefix, and the ok code's
+    message) is filled in automatically; `reply` gives the rest of the response body as a template.
+    """
+
+    action: Literal["store", "query", "delete", "token", "echo", "accept"] = "accept"
+    """store: upsert the request's record(s) into `collection`; query: answer from `sources` (or
+    `collection` + `match`); delete: remove the matching records; token: issue a token (auth limits
+    apply); echo: answer from the request and constants, nothing recorded; accept: count the delivery,
+    keep nothing. An interface without `twin:` is served as accept."""
+    collection: str | None = None
+    """A named store shared by the platform's interfaces (`exams`, `lab_reports`)."""
+    records: str | None = None
+    """store: request path of a list whose items are the records (`strReportInfo.labmaster`); default:
+    the whole request is one record."""
+    key: list[str] | None = None
+    """store: record fields that identify a record (an upsert replaces it, keeping its id). Default: the
+    interface's `key`, relative to `records`."""
+    attach: dict[str, TwinJoin] | None = None
+    """store: per record, the items of other request lists that belong to it, kept under these names."""
+    match: dict[str, str] | None = None
+    """query, delete: stored-record path -> request path (see TwinSource.match). Delete defaults to the
+    interface key paths."""
+    sources: dict[str, TwinSource] | None = None
+    """query: several named result sets (`labs`, `exams`); `collection` + `match` is the one-source
+    shorthand, named `records`."""
+    reply: Any = None
+    """The response body as a template: constants, and strings starting with `$`: `$id` (the record's
+    generated id), `$.path` (the current record), `$request.path`, `$token`, `$now`, `$count`, `$$` (a
+    literal `$`). A mapping with `$each: <result set or $.path>` renders one item per record (`$where`
+    filters the items, `$copy: $.` copies the record's fields); a list concatenates its parts. Fields
+    the response does not declare are dropped; a value that resolves to nothing is left out."""
+    empty: str | None = None
+    """query: the platform code answered when nothing matches (jilin_imaging 404); delete: when nothing
+    was there. Default: a success with no records."""
+    codes: TwinAuthCodes | None = None
+    """token: the codes of the token authority."""
+    note: str | None = None
+
+
 class Interface(Spec, kw_only=True):
     """One interface (operation) of a platform, in its own file."""
 
@@ -371,6 +454,8 @@ class Interface(Spec, kw_only=True):
     errors: dict[str, ErrorCode] | None = None
     limits: dict[str, int] | None = None
     examples: list[Example] | None = None
+    twin: Twin | None = None
+    """How `specbridge twin` serves this interface (state, reply); absent: validate and accept."""
     note: str | None = None
 
 

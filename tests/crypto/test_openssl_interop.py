@@ -65,7 +65,7 @@ def test_sm2_sign_interop(backend: SM2Backend, openssl: OpenSSL, tmp_path: Path,
 def test_sm2_custom_signer_id_interop(
     backend: SM2Backend, openssl: OpenSSL, our_key: tuple[Path, Path, SM2PrivateKey], tmp_path: Path
 ) -> None:
-    _, pubpem, key = our_key
+    kpem, pubpem, key = our_key
     (tmp_path / "msg").write_bytes(MSG)
     (tmp_path / "sig").write_bytes(sm2_sign(key, MSG, uid=b"ALICE123@YAHOO.COM", backend=backend))
     out = openssl(
@@ -73,6 +73,11 @@ def test_sm2_custom_signer_id_interop(
         "-signature", tmp_path / "sig", tmp_path / "msg",
     )  # fmt: skip
     assert b"Verified OK" in out
+    openssl(
+        "dgst", "-sm3", "-sign", kpem, "-sigopt", "distid:ALICE123@YAHOO.COM",
+        "-out", tmp_path / "osig", tmp_path / "msg",
+    )  # fmt: skip
+    sm2_verify(key.public_key, MSG, (tmp_path / "osig").read_bytes(), uid=b"ALICE123@YAHOO.COM", backend=backend)
 
 
 @pytest.mark.parametrize("keysrc", ["ossl_key", "our_key"])

@@ -20,7 +20,7 @@ import pytest
 from engine.journal import Journal, State
 
 sys.path.insert(0, str(Path(__file__).parent))
-from crash_child_journal import payload  # noqa: E402
+from crash_child_journal import payload
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).parent / "crash_child_journal.py"

@@ -329,6 +329,7 @@ async def test_prune_removes_old_finished_messages_with_attempts(db_path: str, c
     with sqlite3.connect(db_path) as c:
         remaining = {r[0] for r in c.execute("SELECT id FROM messages")}
         assert {r[0] for r in c.execute("SELECT message_id FROM attempts")} == remaining
+        assert {r[0] for r in c.execute("SELECT id FROM payloads")} == remaining
 
 
 @pytest.mark.asyncio
@@ -349,3 +350,26 @@ async def test_one_failing_write_does_not_undo_its_batch(journal: Journal) -> No
     results = await asyncio.gather(*ok, bad, return_exceptions=True)
     assert isinstance(results[-1], UnknownMessage)
     assert len(await journal.search()) == 5
+
+
+@pytest.mark.asyncio
+async def test_two_processes_sharing_a_file_never_claim_the_same_message(db_path: str) -> None:
+    a = await Journal.open(db_path)
+    b = await Journal.open(db_path)
+    try:
+        await a.receive_many([Incoming(IFACE, TARGET, f"m{i}") for i in range(300)])
+        rounds = await asyncio.gather(*(j.claim_due(TARGET, limit=7) for _ in range(30) for j in (a, b)))
+        claimed = [m.id for r in rounds for m in r]
+        assert len(claimed) == len(set(claimed)) == 300
+    finally:
+        await a.close()
+        await b.close()
+
+
+@pytest.mark.asyncio
+async def test_closed_journal_says_so(db_path: str) -> None:
+    j = await Journal.open(db_path)
+    await j.close()
+    await j.close()
+    with pytest.raises(JournalError, match="closed"):
+        await j.receive(IFACE, TARGET, "late")

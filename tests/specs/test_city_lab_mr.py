@@ -292,7 +292,7 @@ def test_error_codes(specs: Any) -> None:
     assert set(table) == set(errors)
     assert {c: (v if isinstance(v, str) else v.label) for c, v in table.items()} == {c: e.message for c, e in errors.items()}
     assert plat.success.header == "messagecode" and plat.success.in_ == ["1000"]
-    assert plat.crypto is None
+    assert plat.crypto is not None and plat.crypto.envelope is not None and plat.crypto.envelope.cipher == "sm4-cbc"
 
 
 def test_auth(specs: Any) -> None:

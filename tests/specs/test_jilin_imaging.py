@@ -97,7 +97,8 @@ def test_auth_is_data(specs: Any) -> None:
     assert (auth.lifetime_s, auth.daily_cap) == (7200, 30)
     assert (auth.lockout.failures, auth.lockout.minutes) == (6, 10)
     assert (auth.carry.in_, auth.carry.name) == ("header", "X-Token")
-    assert specs.platforms[PLATFORM].platform.crypto is None  # filled in by the crypto profile work
+    crypto = specs.platforms[PLATFORM].platform.crypto
+    assert crypto is not None and crypto.fields is not None and crypto.fields.fields == ["idCardNo"]
 
 
 def test_error_actions(specs: Any) -> None:

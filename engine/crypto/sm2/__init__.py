@@ -80,7 +80,8 @@ def set_default_backend(name: str | None) -> None:
 
 def get_backend(name: str | None = None) -> SM2Backend:
     """Resolve a backend by name; None means the configured default; "auto" means the fastest usable."""
-    choice = name or _default or os.environ.get(ENV_BACKEND) or "auto"
+    # "auto" in a profile still honours an operator's override (set_default_backend / environment).
+    choice = name if name not in (None, "auto") else (_default or os.environ.get(ENV_BACKEND) or "auto")
     if choice == "auto":
         for candidate in BACKEND_NAMES:
             backend = _try(candidate)

@@ -1,0 +1,222 @@
+"""Polling a database view by watermark and key: each row becomes one InboundMessage.
+
+Rows are read in keyset order over the cursor columns (watermark, then key), so rows sharing a
+watermark value are neither skipped nor repeated between pages. The cursor moves past a row only
+after the Sink acknowledged it (the runtime has journalled it) and is saved in a state file the
+poller owns, so a restarted poller resumes after the last acknowledged row: every row arrives once,
+in order. A crash between the acknowledgement and the save re-delivers that one row (at least once;
+the journal's idempotency key absorbs it).
+
+What keyset polling cannot see, and the view's owner must guarantee: a row that becomes visible
+with a cursor lower than one already passed (a transaction that commits late with an earlier
+watermark, or a row added later to a watermark value already read with a smaller key). Rows that
+share a watermark must commit together, or the watermark must be stamped at commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from adapters.base import InboundMessage, Sink
+from adapters.rows import decode_cursor, encode_cursor, row_to_message
+from adapters.sql import Database, ViewError
+from engine.spec.compiled import CompiledInterface
+from engine.spec.model import ViewBinding
+from engine.spec.nodes import Node
+
+log = logging.getLogger(__name__)
+
+_STATE_DDL = (
+    "CREATE TABLE IF NOT EXISTS view_cursor ("
+    " name TEXT PRIMARY KEY, cursor BLOB NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,"
+    " updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
+)
+
+
+class CursorStore:
+    """The poller's own state file: one cursor per poller name, saved with a synchronous commit."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: str | Path) -> CursorStore:
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute(_STATE_DDL)
+        return cls(conn)
+
+    async def load(self, name: str) -> list[Any] | None:
+        async with self._conn.execute("SELECT cursor FROM view_cursor WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else decode_cursor(row[0])
+
+    async def save(self, name: str, values: Sequence[Any]) -> None:
+        await self._conn.execute(
+            "INSERT INTO view_cursor (name, cursor, delivered) VALUES (?, ?, 1) ON CONFLICT (name) DO UPDATE SET"
+            " cursor = excluded.cursor, delivered = delivered + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')",
+            (name, encode_cursor(values)),
+        )
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+def cursor_columns(view: ViewBinding, key: Sequence[str] | None = None) -> list[str]:
+    """`order_by` if given, else the watermark then the key; it must end in a unique key."""
+    keys = list(view.key or key or [])
+    if not keys:
+        raise ViewError(f"view {view.name}: no key; keyset polling needs a unique key to break watermark ties")
+    cols = list(view.order_by) if view.order_by else [*([view.watermark] if view.watermark else []), *keys]
+    missing = [k for k in keys if k not in cols]
+    if missing:
+        raise ViewError(f"view {view.name}: order_by {cols} lacks key column(s) {missing}; ties would be ambiguous")
+    if view.watermark and cols[0] != view.watermark:
+        raise ViewError(f"view {view.name}: order_by must start with the watermark {view.watermark}")
+    return list(dict.fromkeys(cols))
+
+
+class ViewPoller:
+    """Inbound half of `dbview`: `start(sink)` polls until `stop()`; `poll_once()` drains once."""
+
+    def __init__(
+        self,
+        interface: str,
+        view: ViewBinding,
+        db: Database,
+        state_path: str | Path,
+        *,
+        key: Sequence[str] | None = None,
+        fields: dict[str, Node] | None = None,
+        view_name: str | None = None,
+        columns: Sequence[str] | None = None,
+        name: str | None = None,
+        batch: int = 200,
+        interval_s: float = 1.0,
+        retry_s: float = 0.5,
+        max_retry_s: float = 30.0,
+    ) -> None:
+        self.interface = interface
+        self.view_name = view_name or view.name
+        """Deployments rename views (xinjiang_mr's spelling varies); the spec's name is the default."""
+        self.cursor_cols = cursor_columns(view, key)
+        self.key = list(view.key or key or [])
+        self.db = db
+        self.state_path = Path(state_path)
+        self.name = name or f"{interface}@{self.view_name}"
+        self.fields = fields
+        self.columns = list(columns) if columns else None
+        self.batch = batch
+        self.interval_s = interval_s
+        self.retry_s = retry_s
+        self.max_retry_s = max_retry_s
+        self._store: CursorStore | None = None
+        self._cursor: list[Any] | None = None
+        self._sink: Sink | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    @classmethod
+    def for_interface(cls, ci: CompiledInterface, db: Database, state_path: str | Path, **kw: Any) -> ViewPoller:
+        """Binding, key and field formats from the spec; `kw` as for the constructor."""
+        view = ci.spec.binding.view if ci.spec.binding else None
+        if view is None:
+            raise ViewError(f"{ci.qualified_id} has no binding.view")
+        fields = ci.request.node.children if ci.request is not None else None
+        return cls(ci.qualified_id, view, db, state_path, key=ci.spec.key, fields=fields, **kw)
+
+    @property
+    def cursor(self) -> list[Any] | None:
+        return self._cursor
+
+    async def open(self) -> None:
+        if self._store is None:
+            self._store = await CursorStore.open(self.state_path)
+            self._cursor = await self._store.load(self.name)
+
+    async def start(self, sink: Sink) -> None:
+        await self.open()
+        self._sink = sink
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run(), name=f"poll {self.name}")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish the row in hand (its acknowledgement is saved), then close the state file."""
+        self._stop.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    async def _run(self) -> None:
+        delay = self.retry_s
+        while not self._stop.is_set():
+            try:
+                ok = await self.poll_once()
+            except Exception as exc:  # the database is away, a view was dropped...: back off, keep polling
+                log.warning("poll %s: %s: %s", self.name, type(exc).__name__, exc)
+                ok = False
+            wait = self.interval_s if ok else delay
+            delay = self.retry_s if ok else min(delay * 2, self.max_retry_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), wait)
+
+    async def poll_once(self, sink: Sink | None = None) -> bool:
+        """Deliver every row after the cursor. False when a row was not acknowledged: the cursor
+        stays before it and the next poll offers it again."""
+        await self.open()
+        sink = sink or self._sink
+        if sink is None:
+            raise ViewError(f"poll {self.name}: no sink")
+        assert self._store is not None
+        while True:
+            rows = await self.db.fetch_after(self.view_name, self.columns, self.cursor_cols, self._cursor, self.batch)
+            for row in rows:
+                position = self._position(row)
+                if not await self._deliver(sink, row, position):
+                    return False
+                await self._store.save(self.name, position)
+                self._cursor = position
+                if self._stop.is_set():
+                    return True
+            if len(rows) < self.batch:
+                return True
+
+    def _position(self, row: dict[str, Any]) -> list[Any]:
+        try:
+            return [row[c] for c in self.cursor_cols]
+        except KeyError as exc:
+            raise ViewError(f"view {self.view_name}: cursor column {exc.args[0]} is not among the columns read") from None
+
+    async def _deliver(self, sink: Sink, row: dict[str, Any], position: list[Any]) -> bool:
+        """Acknowledged = the sink returned a Reply below 500 (a row the runtime rejects as invalid is
+        journalled as rejected and must not block the view); an exception or a 5xx is not."""
+        msg = InboundMessage(
+            interface=self.interface,
+            body=row_to_message(row, self.fields),
+            meta={"transport": "dbview", "view": self.view_name, "cursor": dict(zip(self.cursor_cols, position, strict=True))},
+        )
+        try:
+            reply = await sink(msg)
+        except Exception as exc:  # the runtime failed: keep the row for the next poll
+            log.warning("poll %s: sink failed (%s); the row stays unacknowledged", self.name, type(exc).__name__)
+            return False
+        if reply.status >= 500:
+            log.warning("poll %s: sink answered %d; the row stays unacknowledged", self.name, reply.status)
+            return False
+        return True

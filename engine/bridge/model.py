@@ -1,0 +1,96 @@
+"""Bridge files (`specs/bridges/*.yaml`): what an operator runs with `specbridge run`.
+
+A bridge wires sources (an adapter with its binding) through routes (mappings, filters) to
+targets (a platform, its base URL, credentials by reference, retry and concurrency). Secrets
+are references (`env:` / `file:`), never values: a bridge file is safe to commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from engine.spec.model import Condition
+
+
+class _S(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    pass
+
+
+class SecretRef(_S, kw_only=True):
+    """Where a secret comes from. Exactly one of env / file."""
+
+    env: str | None = None
+    file: str | None = None
+    encoding: Literal["raw", "hex", "base64", "pem"] | None = None
+
+
+class JournalConfig(_S, kw_only=True):
+    path: str = "var/journal.db"
+    synchronous: Literal["NORMAL", "FULL"] = "FULL"
+
+
+class RetryConfig(_S, kw_only=True):
+    base_s: float = 1.0
+    factor: float = 2.0
+    max_delay_s: float = 300.0
+    max_attempts: int = 20
+    max_age_s: float = 7 * 24 * 3600.0
+
+
+class Source(_S, kw_only=True):
+    """An inbound adapter and the spec interface its messages follow."""
+
+    adapter: Literal["http_json", "soap", "form", "dbview", "dicom"]
+    spec: str | None = None
+    """Qualified interface of the messages (`hospital_lis/lab_report_view`); DICOM needs none."""
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Adapter settings: listen address, database path and poll interval, AE title and port..."""
+    note: str | None = None
+
+
+class Target(_S, kw_only=True):
+    """One platform instance the bridge delivers to."""
+
+    platform: str
+    base_url: str
+    credentials: dict[str, SecretRef] = msgspec.field(default_factory=dict)
+    """Auth secrets by the names the platform's `auth.credentials` lists."""
+    keys: dict[str, SecretRef] = msgspec.field(default_factory=dict)
+    """Crypto key material by the names the platform's crypto profile references."""
+    concurrency: int = 4
+    timeout_s: float = 30.0
+    retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
+    note: str | None = None
+
+
+class RouteTarget(_S, kw_only=True):
+    target: str
+    interface: str
+    """The platform interface to call (`ArchiveAutoReport.lab`)."""
+    mapping: str | None = None
+    """Mapping from the canonical model (or the source) to this interface's request."""
+    when: Condition | None = None
+    """Only records for which this holds go to this target."""
+
+
+class Route(_S, kw_only=True):
+    id: str
+    source: str
+    mapping: str | None = None
+    """Mapping from the source record to the canonical model (none: the source is canonical)."""
+    to: list[RouteTarget]
+    note: str | None = None
+
+
+class Bridge(_S, kw_only=True):
+    id: str
+    title: str | None = None
+    journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
+    secrets: dict[str, SecretRef] = msgspec.field(default_factory=dict)
+    sources: dict[str, Source]
+    targets: dict[str, Target]
+    routes: list[Route]
+    admin: dict[str, Any] | None = None
+    note: str | None = None
