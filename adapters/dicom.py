@@ -16,8 +16,8 @@ byte-faithful too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import concurrent.futures
+import contextlib
 import logging
 import os
 import re

@@ -9,6 +9,7 @@ never sees a row the document forbids.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from typing import Any
 from adapters.rows import format_java, to_column
 from adapters.sql import Database, ViewError, table_ddl
 from adapters.sqlite_db import SqliteDatabase
-from engine.spec.compiled import CompiledInterface
+from engine.spec.compiled import CompiledBody, CompiledInterface
+from engine.spec.model import Body
 from engine.spec.nodes import Node
 
 
@@ -30,19 +32,36 @@ class ServedView:
     key: list[str]
     watermark: str | None
     fields: dict[str, Node]
-    ci: CompiledInterface
+    body: CompiledBody
+    """Validates one row: the request body, or the row node when rows are a response's items."""
+
+
+def _rows(ci: CompiledInterface, key: list[str]) -> tuple[dict[str, Node], CompiledBody]:
+    """Where the view's columns are: the request's fields (a row a platform reads, xinjiang_mr), or
+    the items of the response's list whose fields hold the key (pe_system `getApplyInfo`: the view
+    is what the query returns)."""
+    req = ci.request
+    if req is not None and req.format in ("row", "json") and req.node.children and all(k in req.node.children for k in key):
+        return dict(req.node.children), req
+    resp = ci.response
+    for child in (resp.node.children or {}).values() if resp is not None else ():
+        if child.is_list and child.children and all(k in child.children for k in key):
+            row = dataclasses.replace(child, kind="object", required=True, min_items=0, max_items=None)
+            return dict(child.children), CompiledBody(Body(format="row"), row)
+    raise ViewError(f"{ci.qualified_id}: key {key} names no request fields nor the fields of a response list")
 
 
 def served_view(ci: CompiledInterface, name: str | None = None) -> ServedView:
-    """What to create for one interface with `binding.view` and a `row` request body."""
+    """What to create for one interface with `binding.view`: a table of its row fields, a view over it."""
     view = ci.spec.binding.view if ci.spec.binding else None
     if view is None:
         raise ViewError(f"{ci.qualified_id} has no binding.view")
-    if ci.request is None or ci.request.format != "row" or not ci.request.node.children:
-        raise ViewError(f"{ci.qualified_id}: a served view needs a request body of format row with fields")
     key = list(view.key or ci.spec.key or [])
+    if not key:
+        raise ViewError(f"{ci.qualified_id}: view {view.name} has no key (binding.view.key or the interface key)")
+    fields, body = _rows(ci, key)
     vname = name or view.name
-    return ServedView(ci.qualified_id, vname, f"{vname}__rows", key, view.watermark, dict(ci.request.node.children), ci)
+    return ServedView(ci.qualified_id, vname, f"{vname}__rows", key, view.watermark, fields, body)
 
 
 class ViewStore:
@@ -88,7 +107,7 @@ class ViewStore:
             stamp = now or dt.datetime.now()
             out[wm] = format_java(stamp, node.date.spec) if node.date is not None else stamp.isoformat(sep=" ", timespec="seconds")
         if self.validate:
-            res = v.ci.validate_request(out)
+            res = v.body.validate(out)
             if not res.valid:
                 found = "; ".join(f"{i.path}: {i.rule}: {i.message}" for i in res.errors)
                 raise ViewError(f"view {v.name}: row refused: {found}")

@@ -58,6 +58,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         _err(f"{root}: no such directory")
         return EXIT_USAGE
     specset = load_specs(root, strict=False)
+    if (root / "mappings").is_dir():
+        from engine.translate import lint_mappings
+
+        specset.findings.extend(lint_mappings(specset))
     for f in specset.findings:
         print(f if f.severity == "error" else f"{f.file}:{f.line}: warning: {f.message}")
     n_err = len(specset.errors)
@@ -211,4 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the importable module so commands registered by engine.commands land in the
+    # same COMMANDS table (under -m this file is __main__, a second copy of engine.cli).
+    from engine.cli import main as _main
+
+    sys.exit(_main())

@@ -18,14 +18,6 @@ class _S(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults
     pass
 
 
-class SecretRef(_S, kw_only=True):
-    """Where a secret comes from. Exactly one of env / file."""
-
-    env: str | None = None
-    file: str | None = None
-    encoding: Literal["raw", "hex", "base64", "pem"] | None = None
-
-
 class JournalConfig(_S, kw_only=True):
     path: str = "var/journal.db"
     synchronous: Literal["NORMAL", "FULL"] = "FULL"
@@ -55,10 +47,13 @@ class Target(_S, kw_only=True):
 
     platform: str
     base_url: str
-    credentials: dict[str, SecretRef] = msgspec.field(default_factory=dict)
-    """Auth secrets by the names the platform's `auth.credentials` lists."""
-    keys: dict[str, SecretRef] = msgspec.field(default_factory=dict)
-    """Crypto key material by the names the platform's crypto profile references."""
+    credentials: dict[str, str] = msgspec.field(default_factory=dict)
+    """Auth values by the names the platform's `auth.credentials` lists: `env:NAME`, `file:PATH`,
+    or `secret:NAME` (one of the bridge's secrets)."""
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    """Static request headers (envelope fields such as authoritytype); `{name}` takes a credential."""
+    supply: dict[str, str] = msgspec.field(default_factory=dict)
+    """Request fields the deployment supplies (xinjiang_mr strCredential): templates over credentials."""
     concurrency: int = 4
     timeout_s: float = 30.0
     retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
@@ -88,7 +83,8 @@ class Bridge(_S, kw_only=True):
     id: str
     title: str | None = None
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
-    secrets: dict[str, SecretRef] = msgspec.field(default_factory=dict)
+    secrets: dict[str, str] = msgspec.field(default_factory=dict)
+    """Key material and passwords by the names crypto profiles reference: `env:NAME` or `file:PATH`."""
     sources: dict[str, Source]
     targets: dict[str, Target]
     routes: list[Route]

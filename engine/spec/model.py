@@ -421,10 +421,12 @@ class Twin(Spec, kw_only=True):
     shorthand, named `records`."""
     reply: Any = None
     """The response body as a template: constants, and strings starting with `$`: `$id` (the record's
-    generated id), `$.path` (the current record), `$request.path`, `$token`, `$now`, `$count`, `$$` (a
-    literal `$`). A mapping with `$each: <result set or $.path>` renders one item per record (`$where`
-    filters the items, `$copy: $.` copies the record's fields); a list concatenates its parts. Fields
-    the response does not declare are dropped; a value that resolves to nothing is left out."""
+    generated id), `$.path` (the current record or item), `$record.path` (the item's stored record),
+    `$request.path`, `$token`, `$now`, `$count`, `$$` (a literal `$`); `"http://h/{$id}"` interpolates.
+    A mapping with `$each: <result set>[.<list path>]` or `$each: $.path` renders one item per record
+    (`$where` filters, `$copy: $.` starts from the record's fields, `$value` makes scalar items); a list
+    concatenates its parts. Fields the response does not declare are dropped; a value that resolves to
+    nothing is left out. See docs/spec-language.md, "Twins"."""
     empty: str | None = None
     """query: the platform code answered when nothing matches (jilin_imaging 404); delete: when nothing
     was there. Default: a success with no records."""

@@ -21,7 +21,7 @@ from engine.translate.errors import TranslateError
 from engine.translate.expr import ExprError, Expressions
 from engine.translate.formats import ConvertError, cast, date_converter, number_converter
 from engine.translate.model import Rule, RuleSpec
-from engine.translate.nodes import ANY, item_of, step, walk
+from engine.translate.nodes import ANY, item_of, walk
 from engine.translate.paths import MISSING, PathError, Scope, getter, parse, target_parts
 
 RuleFn = Callable[[Scope], Any]
@@ -50,6 +50,7 @@ class Compiler:
         report: Report,
         code_label: Callable[[str, Any], str | None],
         absent: str = "omit",
+        root_node: Node | None = None,
     ) -> None:
         def map_code(cid: str, code: Any) -> Any:
             """`map_code(map, code)` in expressions: the code map's answer, None when it has none."""
@@ -71,6 +72,8 @@ class Compiler:
         self.report = report
         self.code_label = code_label
         self.absent = absent
+        self.root_node = root_node
+        """The source's root node, for `$.` paths inside `each`."""
 
     # -- fields blocks ------------------------------------------------------------------
     def fields(self, fields: dict[str, RuleSpec], tnode: Node | None, snode: Node | None, ypath: tuple[Any, ...]) -> Builder:
@@ -123,7 +126,6 @@ class Compiler:
     # -- one rule -------------------------------------------------------------------------
     def rule(self, spec: RuleSpec, tnode: Node | None, snode: Node | None, ypath: tuple[Any, ...], tname: str) -> RuleFn:
         rule = spec if isinstance(spec, Rule) else Rule(from_=spec)
-        where = ypath
         producers = [
             k
             for k, on in (
@@ -137,13 +139,13 @@ class Compiler:
         ]
         if len(producers) != 1:
             what = "none" if not producers else " and ".join(producers)
-            self.report(where, f"a rule needs exactly one of from, value, expr, each or fields (found {what})")
+            self.report(ypath, f"a rule needs exactly one of from, value, expr, each or fields (found {what})")
             return lambda _s: MISSING
         if rule.each is not None and rule.fields is None:
-            self.report(where, "`each` needs `fields` (the fields of one target item)")
+            self.report(ypath, "`each` needs `fields` (the fields of one target item)")
             return lambda _s: MISSING
         if rule.where is not None and rule.each is None:
-            self.report((*where, "where"), "`where` only filters the items of `each`")
+            self.report((*ypath, "where"), "`where` only filters the items of `each`")
         kind = producers[0]
         if kind == "each":
             return self._each(rule, tnode, snode, ypath, tname)
@@ -206,8 +208,6 @@ class Compiler:
             return getters[0][1](s)
 
         return coalesce, first_node, where_multi
-
-    root_node: Node | None = None
 
     def _root_of(self, snode: Node) -> Node | None:
         return self.root_node if self.root_node is not None else snode
@@ -367,4 +367,4 @@ class Compiler:
         return obj
 
 
-__all__ = ["Builder", "Compiler", "step"]
+__all__ = ["Builder", "Compiler"]

@@ -230,8 +230,7 @@ def _compile_one(
     def report(path: tuple[Any, ...], message: str) -> None:
         findings.append(sf.finding(path, message))
 
-    comp = Compiler(mid, exprs, lookups, report, label, m.absent)
     assert src.body is not None and dst.body is not None
-    comp.root_node = src.body.node
+    comp = Compiler(mid, exprs, lookups, report, label, m.absent, src.body.node)
     build = comp.fields(m.fields, dst.body.node, src.body.node, ("fields",))
     return Translator(mid, sf.rel, m, src, dst, build, encoder(dst.body.node), _supplied(dst, m, specset))

@@ -26,6 +26,7 @@ from engine.errors import SpecbridgeError
 from engine.spec.compiled import CompiledInterface
 from engine.spec.loader import PlatformSpec
 from engine.spec.model import Twin, TwinAuthCodes, TwinSource
+from engine.spec.nodes import Node
 from engine.twin.decode import open_carried, soap_body
 from engine.twin.keys import fill_secrets
 from engine.twin.paths import MISSING, get, natural_keys, present, relative, values
@@ -111,6 +112,20 @@ def _default_credentials(ps: PlatformSpec) -> dict[str, str]:
     return {}
 
 
+def _code_node(ps: PlatformSpec) -> Node | None:
+    """The node of the platform's success field in the first response that declares it."""
+    rule = ps.platform.success
+    if rule is None or rule.field is None:
+        return None
+    for i in ps.interfaces.values():
+        node = i.response.node if i.response is not None else None
+        for part in rule.field.split("."):
+            node = (node.children or {}).get(part) if node is not None else None
+        if node is not None:
+            return node
+    return None
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     low = name.lower()
     return next((v for k, v in headers.items() if k.lower() == low), None)
@@ -123,7 +138,8 @@ class PlatformTwin:
         self.ps = ps
         self.options = opts = options or TwinOptions()
         self.store = Store(opts.state, id_base=opts.id_base)
-        self.ifaces = {iid: _Iface(i, i.spec.twin or ACCEPT, Replies(i)) for iid, i in ps.interfaces.items()}
+        code_node = _code_node(ps)
+        self.ifaces = {iid: _Iface(i, i.spec.twin or ACCEPT, Replies(i, code_node)) for iid, i in ps.interfaces.items()}
         auth = ps.platform.auth
         self.token_iface = auth.interface if auth is not None and auth.kind == "token" else None
         tok = self.ifaces.get(self.token_iface or "")
@@ -296,6 +312,9 @@ class PlatformTwin:
                 ctx.results[name] = self.store.find(src.collection, lambda r, m=src.match: matches(r.data, r.id, record, m))
             if t.empty is not None and not any(ctx.results.values()):
                 raise self._refuse(it, t.empty, "", "empty", req)
+            first = next((rs[0] for rs in ctx.results.values() if rs), None)
+            if first is not None:  # top-level `$.` is the first record found
+                ctx = ctx.record(first)
         if t.action in ("store", "delete", "accept"):
             for key in natural_keys(record, it.iface.spec.key) or [""]:
                 self.store.bump("deliveries", it.id, key)

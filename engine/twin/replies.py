@@ -84,9 +84,15 @@ def _stringify(obj: Any) -> Any:
 class Replies:
     """Success and error answers of one interface."""
 
-    def __init__(self, iface: CompiledInterface) -> None:
+    def __init__(self, iface: CompiledInterface, code_node: Node | None = None) -> None:
+        """code_node: how the platform types its code field, for an interface whose own response
+        (a PDF) does not declare it."""
         self.iface = iface
+        self.code_node = code_node
         self.rule: SuccessRule | None = iface.spec.success or iface.platform.success
+        plat = iface.platform.success
+        # An interface whose success is a text prefix (a PDF) may still fail in the platform's format.
+        self.error_rule = plat if self.rule is not None and self.rule.prefix is not None and plat is not None else self.rule
         self.errors: dict[str, ErrorCode] = {**(iface.platform.errors or {}), **(iface.spec.errors or {})}
         rule = self.rule
         oks = [c for c, e in self.errors.items() if e.action == "ok"]
@@ -135,10 +141,13 @@ class Replies:
             target = obj
             for part in outer:
                 target = target.setdefault(part, {})
-            target.setdefault(last, _typed(self.ok_code, leaf))
+            marker = {last: target.get(last, _typed(self.ok_code, leaf))}
             msg = _message_field(parent, last)
-            if msg and msg not in target:
-                target[msg] = self.message(self.ok_code)
+            if msg:
+                marker[msg] = target.get(msg, self.message(self.ok_code))
+            rest = {k: v for k, v in target.items() if k not in marker}
+            target.clear()
+            target.update({**marker, **rest})  # the verdict first, as the documents print it
         if rule is not None and rule.header is not None and self.ok_code is not None:
             headers = self._headers(self.ok_code, self.message(self.ok_code))
         obj = prune(obj, self.resp_node)
@@ -149,7 +158,7 @@ class Replies:
         return Reply(msgspec.json.encode(obj), 200, JSON, headers)
 
     def _headers(self, code: str, text: str) -> dict[str, str]:
-        rule = self.rule
+        rule = self.error_rule if self.error_rule is not None and self.error_rule.header else self.rule
         assert rule is not None and rule.header is not None
         node = self.iface.response_headers.node if self.iface.response_headers else None
         headers = {rule.header: code}
@@ -164,7 +173,7 @@ class Replies:
     # -- errors ----------------------------------------------------------------------------
     def error(self, code: str | None, reason: str = "", *, status: int = 200, transport: Transport = "http") -> Reply:
         """The platform's failure answer with `code` (a documented one) and a reason."""
-        rule = self.rule
+        rule = self.error_rule
         base = self.message(code)
         plain = rule is None or rule.prefix is not None or transport == "soap" or code is None
         if plain and not base and code is not None and code not in self.errors:
@@ -178,7 +187,7 @@ class Replies:
         if rule.field is not None:
             parent, leaf = _find(self.resp_node, rule.field)
             *outer, last = rule.field.split(".")
-            inner: dict[str, Any] = {last: _typed(code, leaf), _message_field(parent, last) or "message": text}
+            inner: dict[str, Any] = {last: _typed(code, leaf or self.code_node), _message_field(parent, last) or "message": text}
             body: dict[str, Any] = inner
             for part in reversed(outer):
                 body = {part: body}

@@ -70,10 +70,28 @@ def build_app(twin: PlatformTwin, specset: SpecSet | None = None, *, limits: Lim
 
     routes = HttpRoutes(twin.ps, sink, limits=limits, validate=False)
     app = web.Application(client_max_size=routes.max_limit + 65536, middlewares=[_capture_query])
-    app.router.add_get("/__twin__/stats", lambda _r: _json(twin.stats()))
-    app.router.add_post("/__twin__/reset", lambda _r: _reset(twin))
-    app.router.add_post("/__twin__/advance", lambda r: _advance(twin, r))
-    app.router.add_get("/__twin__/secrets", lambda _r: _json(twin.client_secrets_text()))
+    async def stats(_request: web.Request) -> web.Response:
+        return web.json_response(twin.stats())
+
+    async def reset(_request: web.Request) -> web.Response:
+        twin.reset()
+        return web.json_response({"reset": True})
+
+    async def advance(request: web.Request) -> web.Response:
+        try:
+            seconds = float(request.query.get("seconds", "0"))
+        except ValueError:
+            return web.json_response({"error": "seconds must be a number"}, status=400)
+        twin.advance(seconds)
+        return web.json_response({"advanced": seconds})
+
+    async def secrets(_request: web.Request) -> web.Response:
+        return web.json_response(twin.client_secrets_text())
+
+    app.router.add_get("/__twin__/stats", stats)
+    app.router.add_post("/__twin__/reset", reset)
+    app.router.add_post("/__twin__/advance", advance)
+    app.router.add_get("/__twin__/secrets", secrets)
     routes.add_to(app)
     if has_soap(twin.ps):
         soap = SoapRoutes(
@@ -86,24 +104,6 @@ def build_app(twin: PlatformTwin, specset: SpecSet | None = None, *, limits: Lim
         )
         soap.add_to(app)
     return app
-
-
-async def _json(obj: Any) -> web.Response:
-    return web.json_response(obj)
-
-
-async def _reset(twin: PlatformTwin) -> web.Response:
-    twin.reset()
-    return web.json_response({"reset": True})
-
-
-async def _advance(twin: PlatformTwin, request: web.Request) -> web.Response:
-    try:
-        seconds = float(request.query.get("seconds", "0"))
-    except ValueError:
-        return web.json_response({"error": "seconds must be a number"}, status=400)
-    twin.advance(seconds)
-    return web.json_response({"advanced": seconds})
 
 
 @dataclass(eq=False)

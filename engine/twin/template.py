@@ -45,21 +45,45 @@ class Context:
         return Context(self.request, self.results, item, self.token, self.now)
 
 
-def matches(data: Any, rid: str, request: Any, match: Mapping[str, str] | None) -> bool:
-    """Stored-record path -> request path. An absent or "" request value does not constrain, unless
-    the path ends with `!` (then nothing matches); `=text` is a constant instead of a request path."""
-    for rec_path, req_path in (match or {}).items():
-        if req_path.startswith("="):
-            want = {req_path[1:]}
-        else:
-            must = req_path.endswith("!")
-            want = {str(v) for v in values(request, req_path.rstrip("!")) if present(v)}
-            if not want:
-                if must:
-                    return False
-                continue
+def _want(request: Any, req_path: str) -> set[str] | None:
+    """What a match entry asks for: a set of values, None (no constraint), or the empty set (nothing matches)."""
+    if req_path.startswith("="):
+        return {req_path[1:]}
+    must = req_path.endswith("!")
+    want = {str(v) for v in values(request, req_path.rstrip("!")) if present(v)}
+    return want if want or must else None
+
+
+def _one_matches(data: Any, rid: str, wants: Mapping[str, set[str] | None]) -> bool:
+    for rec_path, want in wants.items():
+        if want is None:
+            continue
         have = [rid] if rec_path == "$id" else values(data, rec_path)
         if not want & {str(v) for v in have if present(v)}:
+            return False
+    return True
+
+
+def matches(data: Any, rid: str, request: Any, match: Mapping[str, str] | None) -> bool:
+    """Stored-record path -> request path. An absent or "" request value does not constrain, unless
+    the path ends with `!` (then nothing matches); `=text` is a constant instead of a request path.
+    Entries through the same list (`subitems[].class_code`, `subitems[].recognition`) must hold for
+    the same item of it."""
+    flat: dict[str, set[str] | None] = {}
+    groups: dict[str, dict[str, set[str] | None]] = {}
+    for rec_path, req_path in (match or {}).items():
+        want = _want(request, req_path)
+        if "[]." in rec_path:
+            prefix, _, rest = rec_path.rpartition("[].")
+            groups.setdefault(prefix, {})[rest] = want
+        else:
+            flat[rec_path] = want
+    if not _one_matches(data, rid, flat):
+        return False
+    for prefix, wants in groups.items():
+        if all(w is None for w in wants.values()):
+            continue
+        if not any(_one_matches(item, rid, wants) for item in values(data, prefix)):
             return False
     return True
 

@@ -21,8 +21,15 @@ from adapters.rows import decode_cursor, encode_cursor, format_java, to_message
 from adapters.sql import ViewError, keyset_select, quote, table_ddl
 from adapters.sqlite_db import SqliteDatabase
 from adapters.viewstore import ViewStore
-from engine.spec import load_specs
+from engine.spec import SpecSet, load_specs
 from engine.spec.model import ViewBinding
+
+
+@pytest.fixture(scope="module")
+def real_specs() -> SpecSet:
+    """The real platform specs (others are still finishing some: not strict)."""
+    return load_specs("specs", strict=False)
+
 
 VIEW = ViewBinding(name="v_images", key=["INSTANCESOPIUID"], watermark="CREATEDTIME")
 
@@ -185,9 +192,8 @@ def test_cursor_columns_need_a_key_that_breaks_ties() -> None:
         cursor_columns(ViewBinding(name="v", key=["K"], watermark="T", order_by=["K", "T"]))
 
 
-def test_driver_values_become_the_specs_formats() -> None:
-    specs = load_specs("specs", strict=False)
-    fields = specs.interface("xinjiang_mr/v_web_jcjg").request.node.children  # type: ignore[union-attr]
+def test_driver_values_become_the_specs_formats(real_specs: SpecSet) -> None:
+    fields = real_specs.interface("xinjiang_mr/v_web_jcjg").request.node.children  # type: ignore[union-attr]
     assert fields is not None
     assert to_message(dt.datetime(2024, 5, 11, 8, 40, 12), fields["CREATEDTIME"]) == "2024-05-11 08:40:12"
     assert to_message(Decimal("526788"), fields["FILESIZE"]) == 526788
@@ -216,9 +222,8 @@ JCJG = {
 }
 
 
-async def test_xinjiang_pacs_views_served_from_the_spec_and_read_back_by_a_poller(tmp_path: Path) -> None:
-    specs = load_specs("specs", strict=False)
-    jcjg, jctj = specs.interface("xinjiang_mr/v_web_jcjg"), specs.interface("xinjiang_mr/v_web_jctj")
+async def test_xinjiang_pacs_views_served_from_the_spec_and_read_back_by_a_poller(tmp_path: Path, real_specs: SpecSet) -> None:
+    jcjg, jctj = real_specs.interface("xinjiang_mr/v_web_jcjg"), real_specs.interface("xinjiang_mr/v_web_jctj")
     store = await ViewStore.open(tmp_path / "pacs-views.db", [jcjg, jctj])
 
     second = {**JCJG, "INSTANCESOPIUID": JCJG["INSTANCESOPIUID"][:-1] + "2", "INSTANCEINSTNO": "2"}
@@ -283,9 +288,8 @@ async def test_xinjiang_pacs_views_served_from_the_spec_and_read_back_by_a_polle
     await store.close()
 
 
-def test_row_ddl_refuses_what_a_row_cannot_hold() -> None:
-    specs = load_specs("specs", strict=False)
-    fields = specs.interface("xinjiang_mr/v_web_jctj").request.node.children  # type: ignore[union-attr]
+def test_row_ddl_refuses_what_a_row_cannot_hold(real_specs: SpecSet) -> None:
+    fields = real_specs.interface("xinjiang_mr/v_web_jctj").request.node.children  # type: ignore[union-attr]
     assert fields is not None
     ddl = table_ddl("v_web_jctj", fields, ["STUDIUIID"], "v_web_jctj__rows")
     assert '"FILESIZE" NUMERIC NOT NULL' in ddl[0] and 'PRIMARY KEY ("STUDIUIID")' in ddl[0]
@@ -293,3 +297,19 @@ def test_row_ddl_refuses_what_a_row_cannot_hold() -> None:
         table_ddl("v", fields, ["NOPE"], "v__rows")
     with pytest.raises(ViewError, match="no key"):
         table_ddl("v", fields, [], "v__rows")
+
+
+async def test_pe_system_view_of_what_a_query_returns_is_served_from_the_response_rows(tmp_path: Path, real_specs: SpecSet) -> None:
+    """pe_system's V_PACS_ApplyInfo holds the rows pacs_getApplyInfo returns: the store takes the
+    columns from the response list and validates each row against its item fields."""
+    ci = real_specs.interface("pe_system/pacs_getApplyInfo")
+    example = next(e for e in ci.spec.examples or [] if e.part == "response" and e.valid)
+    (row,) = example.body["data"]
+    store = await ViewStore.open(tmp_path / "pe.db", [ci])
+    assert await store.upsert(ci.qualified_id, [row]) == 1
+    bad = {k: v for k, v in row.items() if k != "IDCardnum"}
+    with pytest.raises(ViewError, match="IDCardnum: required"):
+        await store.upsert(ci.qualified_id, [bad])
+    (got,) = await store.db.fetch_after("V_PACS_ApplyInfo", None, ["peCardnum", "applyNo"], None, 10)
+    assert got["peCardnum"] == row["peCardnum"] and got["applyNo"] == row["applyNo"]
+    await store.close()

@@ -1,0 +1,1 @@
+"""The bridge runtime: sources into the journal, the journal out to targets (see bridge.py)."""

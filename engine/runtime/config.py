@@ -1,0 +1,51 @@
+"""Load a bridge file: decode with file:line findings, resolve secrets by reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.bridge.model import Bridge
+from engine.crypto.secrets import resolve_secrets
+from engine.errors import Finding, SpecError
+from engine.spec.decode import decode_file
+from engine.spec.loader import SpecSet
+
+
+def load_bridge(path: Path) -> Bridge:
+    bridge, _, findings = decode_file(path, str(path), Bridge)
+    if bridge is None:
+        raise SpecError(findings)
+    return bridge
+
+
+def check_bridge(bridge: Bridge, specset: SpecSet, path: str) -> list[Finding]:
+    """Cross-references: every route's source, target, interface and platform exist."""
+    out: list[Finding] = []
+    for tname, t in bridge.targets.items():
+        if t.platform not in specset.platforms:
+            out.append(Finding(path, 1, f"target `{tname}`: unknown platform `{t.platform}`"))
+    for r in bridge.routes:
+        if r.source not in bridge.sources:
+            out.append(Finding(path, 1, f"route `{r.id}`: unknown source `{r.source}`"))
+        for to in r.to:
+            t = bridge.targets.get(to.target)
+            if t is None:
+                out.append(Finding(path, 1, f"route `{r.id}`: unknown target `{to.target}`"))
+            elif t.platform in specset.platforms and to.interface not in specset.platforms[t.platform].interfaces:
+                out.append(Finding(path, 1, f"route `{r.id}`: {t.platform} has no interface `{to.interface}`"))
+    return out
+
+
+def secrets_of(bridge: Bridge, base_dir: Path) -> dict[str, Any]:
+    return resolve_secrets(bridge.secrets, base_dir=base_dir)
+
+
+def credentials_of(refs: dict[str, str], secrets: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Credential values: `secret:NAME` takes a bridge secret, `env:`/`file:` resolve directly."""
+    direct = {k: v for k, v in refs.items() if not v.startswith("secret:")}
+    out: dict[str, Any] = dict(resolve_secrets(direct, base_dir=base_dir)) if direct else {}
+    for k, v in refs.items():
+        if v.startswith("secret:"):
+            out[k] = secrets[v.removeprefix("secret:")]
+    return out

@@ -1,0 +1,71 @@
+"""`specbridge messages` and `specbridge replay`: the journal seen by an operator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from engine.journal import Journal, State, UnknownMessage
+
+
+def _ts(t: float | None) -> str:
+    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+async def messages(args: argparse.Namespace) -> int:
+    if not Path(args.journal).exists():
+        print(f"specbridge: {args.journal}: no such journal", file=sys.stderr)
+        return 2
+    async with await Journal.open(args.journal) as j:
+        if args.show is not None:
+            m = await j.get(args.show)
+            if m is None:
+                print(f"specbridge: no message {args.show}", file=sys.stderr)
+                return 1
+            if args.json:
+                print(msgspec.json.encode({"id": m.id, "interface": m.interface, "target": m.target, "state": m.state.value,
+                                           "key": m.key, "attempts": m.attempts, "last_error": m.last_error,
+                                           "history": [{"n": a.n, "outcome": a.outcome, "status": a.status, "code": a.code,
+                                                        "request": a.request, "error": a.error, "started_at": a.started_at}
+                                                       for a in m.history]}).decode())
+                return 0
+            print(f"#{m.id} {m.interface} -> {m.target}  {m.state.value}  key={m.key}  v{m.version}")
+            print(f"  created {_ts(m.created_at)}  updated {_ts(m.updated_at)}  attempts {m.attempts}")
+            if m.last_error:
+                print(f"  last error: {m.last_error}")
+            for a in m.history:
+                print(f"  [{a.n}] {_ts(a.started_at)} {a.outcome:<9} {a.status or '-'} {a.code or '-'} {a.request} {a.error or ''}")
+            return 0
+        hits = await j.search(state=State(args.state) if args.state else None, interface=args.interface, target=args.target,
+                              key=args.key, since=args.since, until=args.until, limit=args.limit)
+        if args.json:
+            print(msgspec.json.encode([{"id": h.id, "interface": h.interface, "target": h.target, "state": h.state.value,
+                                        "key": h.key, "attempts": h.attempts, "last_error": h.last_error,
+                                        "updated_at": h.updated_at} for h in hits]).decode())
+        else:
+            for h in hits:
+                print(f"#{h.id:<7} {h.state.value:<10} {h.interface:<40} {h.target:<12} {h.attempts:>3}  {h.key}  {h.last_error or ''}")
+            print(f"{len(hits)} message(s)", file=sys.stderr)
+    return 0
+
+
+async def replay(args: argparse.Namespace) -> int:
+    if not Path(args.journal).exists():
+        print(f"specbridge: {args.journal}: no such journal", file=sys.stderr)
+        return 2
+    async with await Journal.open(args.journal) as j:
+        if args.id is not None:
+            try:
+                state = await j.replay(args.id, retranslate=not args.no_retranslate, force=True)
+            except UnknownMessage as exc:
+                print(f"specbridge: {exc}", file=sys.stderr)
+                return 1
+            print(f"#{args.id} queued again ({state.value}); a running bridge sends it now")
+        else:
+            n = await j.replay_dead(args.dead, retranslate=not args.no_retranslate)
+            print(f"{n} DEAD message(s) of {args.dead} queued again")
+    return 0

@@ -1,0 +1,115 @@
+"""One delivery target: a platform at a base URL, with its crypto, token manager and transport."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.base import OutboundResponse, TransportError
+from adapters.http_json import HttpOutbound
+from adapters.soap import SoapOutbound, has_soap
+from engine.auth import CredentialsRejected, TokenManager
+from engine.bridge.model import Target
+from engine.crypto.profile import compile_profile
+from engine.retry import Outcome, classify
+from engine.runtime.wire import Prepared, Verdict, _get, judge, prepare, rules
+from engine.spec.compiled import CompiledInterface
+from engine.spec.loader import PlatformSpec
+
+_TEMPLATE = re.compile(r"\{([A-Za-z0-9_]+)\}")
+
+
+@dataclass(slots=True)
+class Result:
+    outcome: Outcome
+    verdict: Verdict | None
+    response: OutboundResponse | None
+    prepared: Prepared | None
+    duration_ms: float
+    token: str | None = None
+    reauthed: bool = False
+
+
+def fill(template: str, values: Mapping[str, Any]) -> str:
+    """`{name}` placeholders from credentials (a missing one is an error naming it, never its value)."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in values:
+            raise KeyError(f"credential `{m.group(1)}` is not configured for this target")
+        v = values[m.group(1)]
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    return _TEMPLATE.sub(sub, template)
+
+
+class TargetClient:
+    def __init__(self, name: str, target: Target, platform: PlatformSpec, secrets: Mapping[str, Any],
+                 credentials: Mapping[str, Any], kv: Any = None) -> None:
+        self.name = name
+        self.target = target
+        self.platform = platform
+        self.credentials = credentials
+        self.semaphore = asyncio.Semaphore(target.concurrency)
+        spec = platform.platform
+        self.crypto = compile_profile(spec.crypto, secrets, role="client") if spec.crypto is not None else None
+        if has_soap(platform):
+            self.outbound: Any = SoapOutbound(platform, target.base_url.rstrip("/") + (spec.transport.base_path or ""))
+        else:
+            self.outbound = HttpOutbound(platform, target.base_url)
+        self.headers = {k: fill(v, credentials) for k, v in target.headers.items()}
+        self.supply = {k: fill(v, credentials) for k, v in target.supply.items()}
+        auth = spec.auth
+        self.tokens: TokenManager | None = None
+        if auth is not None and auth.kind == "token" and auth.interface:
+            self.tokens = TokenManager.from_auth(f"{name}:{platform.id}", self._fetch_token, auth, store=kv)
+
+    async def _fetch_token(self) -> tuple[str, float | None]:
+        """Call the platform's token interface with the configured credentials."""
+        auth = self.platform.platform.auth
+        assert auth is not None and auth.interface
+        iface = self.platform.interfaces[auth.interface]
+        names = auth.credentials or []
+        message = {n: (v.decode() if isinstance(v, bytes) else v) for n, v in self.credentials.items() if n in names}
+        res = await self._send(iface, message, token=None)
+        if res.outcome.action == "ok" and res.verdict is not None:
+            token = _get(res.verdict.value, auth.token_path or "token")
+            if isinstance(token, str) and token:
+                expires = _get(res.verdict.value, auth.expires_path) if auth.expires_path else None
+                return token, float(expires) if isinstance(expires, (int, float)) else None
+        if res.outcome.action in ("fatal", "reauth"):
+            raise CredentialsRejected(f"{self.platform.id} refused the credentials: {res.outcome.reason}")
+        raise TransportError(f"{self.platform.id} token request failed: {res.outcome.reason}")
+
+    async def _send(self, iface: CompiledInterface, message: Mapping[str, Any], token: str | None) -> Result:
+        started = time.perf_counter()
+        prepared = None
+        try:
+            prepared = prepare(iface, {**message, **{k: v for k, v in self.supply.items() if k in (iface.request.node.children or {})}}
+                               if iface.request is not None else message,
+                               crypto=self.crypto, headers=self.headers, token=token, timeout_s=self.target.timeout_s)
+            resp = await self.outbound.send(prepared.request)
+        except TransportError as exc:
+            return Result(classify(error=exc), None, None, prepared, (time.perf_counter() - started) * 1000, token)
+        verdict = judge(iface, resp, crypto=self.crypto, session=prepared.session)
+        _, errors = rules(iface)
+        outcome = classify(status=resp.status, code=verdict.code, success=verdict.success, errors=errors, message=verdict.message)
+        return Result(outcome, verdict, resp, prepared, (time.perf_counter() - started) * 1000, token)
+
+    async def send(self, iface: CompiledInterface, message: Mapping[str, Any]) -> Result:
+        """One attempt (with one token refresh and resend if the token was rejected mid-flight)."""
+        async with self.semaphore:
+            token = await self.tokens.get() if self.tokens is not None else None
+            res = await self._send(iface, message, token)
+            if res.outcome.action == "reauth" and self.tokens is not None and token is not None:
+                self.tokens.invalidate(token)
+                token = await self.tokens.get()
+                res = await self._send(iface, message, token)
+                res.reauthed = True
+            return res
+
+    async def close(self) -> None:
+        await self.outbound.close()

@@ -1,0 +1,159 @@
+"""Sans-I/O: turn a platform message into an OutboundRequest, and a response into a verdict.
+
+The binding (HTTP JSON/form/GET, SOAP parameters), the token carriage, the crypto profile
+and the success rule all come from the spec; nothing here knows a platform by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from adapters.base import Attachment, OutboundRequest, OutboundResponse
+from engine.spec.compiled import CompiledInterface
+from engine.spec.model import ErrorCode, SuccessRule
+
+_MESSAGE_KEYS = ("msg", "message", "messagetext", "errMessage", "errmsg", "error", "reason")
+
+
+@dataclass(slots=True)
+class Prepared:
+    request: OutboundRequest
+    session: Any = None
+    """The crypto session (the per-message key) needed to open the response."""
+    summary: str = ""
+    """Method, path and size: what the journal keeps of the request (never the payload)."""
+
+
+@dataclass(slots=True)
+class Verdict:
+    success: bool | None
+    code: str | None
+    message: str | None
+    value: Any
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    cur = obj
+    for part in dotted.split("."):
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def _set(obj: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    cur = obj
+    for part in parts[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[parts[-1]] = value
+
+
+def prepare(
+    iface: CompiledInterface,
+    message: Mapping[str, Any],
+    *,
+    crypto: Any = None,
+    headers: Mapping[str, str] | None = None,
+    token: str | None = None,
+    timeout_s: float = 30.0,
+) -> Prepared:
+    """Serialise, carry the token, encrypt and sign one message for its interface's binding."""
+    binding = iface.spec.binding
+    auth = iface.platform.auth
+    hdrs = dict(headers or {})
+    obj: dict[str, Any] = dict(message)
+    params: dict[str, str] = {}
+    attachments: list[Attachment] = []
+    carry = auth.carry if auth is not None and auth.kind == "token" and token is not None else None
+    if carry is not None and auth is not None and auth.interface != iface.id:
+        if carry.in_ == "header":
+            hdrs[carry.name] = token  # type: ignore[assignment]
+        elif carry.in_ == "body":
+            _set(obj, carry.name, token)
+    if crypto is not None and getattr(crypto, "encrypted_fields", None):
+        obj = crypto.encrypt_fields(obj)
+    if binding is not None and binding.soap is not None:
+        params = {k: v if isinstance(v, str) else msgspec.json.encode(v).decode() for k, v in obj.items() if v is not None}
+        body = b""
+        summary = f"SOAP {binding.soap.operation}"
+    elif binding is not None and binding.http is not None:
+        http = binding.http
+        fmt = iface.request.format if iface.request is not None else "json"
+        if http.method == "GET" or fmt in ("form", "multipart") or http.query:
+            files = {k for k, n in (iface.request.node.children or {}).items() if n.kind == "file"} if iface.request else set()
+            for k in files & obj.keys():
+                f = obj.pop(k)
+                if isinstance(f, Mapping) and f.get("path"):
+                    p = Path(str(f["path"]))
+                    attachments.append(Attachment(k, f.get("filename") or p.name, f.get("content_type"), p.stat().st_size, p))
+            params = {k: str(v) for k, v in obj.items() if v is not None}
+            body = b""
+        else:
+            body = msgspec.json.encode(obj)
+        summary = f"{http.method} {http.path}"
+    else:
+        raise ValueError(f"{iface.qualified_id} has no HTTP or SOAP binding to send on")
+    if carry is not None and carry.in_ == "query" and token is not None:
+        params[carry.name] = token
+    session = None
+    if crypto is not None:
+        sealed = crypto.seal_request(body=body, headers=hdrs, params=params or None)
+        body, hdrs, params, session = sealed.body, dict(sealed.headers), dict(sealed.params or {}), sealed.session
+    summary += f" ({len(body) + sum(len(v) for v in params.values())} bytes)"
+    req = OutboundRequest(iface.qualified_id, body, hdrs, attachments, params=params, timeout_s=timeout_s)
+    return Prepared(req, session, summary)
+
+
+def rules(iface: CompiledInterface) -> tuple[SuccessRule | None, dict[str, ErrorCode]]:
+    errors = {**(iface.platform.errors or {}), **(iface.spec.errors or {})}
+    return iface.spec.success or iface.platform.success, errors
+
+
+def judge(iface: CompiledInterface, resp: OutboundResponse, *, crypto: Any = None, session: Any = None) -> Verdict:
+    """Read a response by the spec's success rule: success, the platform's code and message."""
+    body, headers = resp.body, dict(resp.headers)
+    if crypto is not None:
+        opened = crypto.open_response(body, headers, session=session)
+        body, headers = opened.body, {**headers, **opened.headers}
+    rule, _ = rules(iface)
+    lower = {k.lower(): v for k, v in headers.items()}
+    if "x-soap-fault" in lower:
+        return Verdict(False, None, body.decode("utf-8", "replace")[:300], None)
+    text = body.decode("utf-8", "replace")
+    value: Any = None
+    if body[:1] in (b"{", b"["):
+        try:
+            value = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            value = None
+    message = None
+    if isinstance(value, Mapping):
+        message = next((str(value[k]) for k in _MESSAGE_KEYS if value.get(k)), None)
+    message = message or next((lower[k.lower()] for k in _MESSAGE_KEYS if lower.get(k.lower())), None)
+    if rule is None:
+        return Verdict(200 <= resp.status < 300, None, message, value if value is not None else text)
+    code: str | None = None
+    success: bool | None = None
+    if rule.prefix is not None:
+        success = text.startswith(rule.prefix)
+        if not success:
+            head = text.partition(":")[0].strip()
+            code = head if head and len(head) < 32 else None
+            message = message or text[:300]
+    elif rule.field is not None:
+        got = _get(value, rule.field)
+        code = None if got is None else str(got)
+        success = code is not None and code in (rule.in_ or [])
+    elif rule.header is not None:
+        got = lower.get(rule.header.lower())
+        code = got
+        success = got is not None and got in (rule.in_ or [])
+    if rule.http_status is not None and resp.status not in rule.http_status:
+        success = False
+    return Verdict(success, code, message, value if value is not None else text)
