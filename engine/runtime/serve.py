@@ -68,7 +68,7 @@ async def start_sources(runtime: BridgeRuntime, base_dir: Path) -> dict[str, Any
             ci = runtime.specset.interface(src.spec)
             db = await SqliteDatabase.open(base_dir / s["database"], readonly=True)
             poller = ViewPoller.for_interface(ci, db, base_dir / s.get("state", f"var/{name}.cursor.db"),
-                                              interval_s=float(s.get("interval_s", 1.0)))
+                                              interval_s=float(s.get("interval_s", 1.0)), group_by=s.get("group_by"))
             await poller.start(sink)
             started[name] = poller
         elif src.adapter == "dicom":

@@ -10,12 +10,12 @@ from typing import Any
 import aiohttp
 import zeep
 from lxml import etree
+from twinhelp import client, example
 
 from adapters.soap_envelope import build_call, parse_result
 from adapters.wsdl import soap_service
 from engine.spec import SpecSet
 from engine.twin import RunningTwin, start_twin
-from tests.twin.conftest import client, example
 
 PATIENT = "<root><id_no>身份证号</id_no><id_type>01</id_type></root>"
 

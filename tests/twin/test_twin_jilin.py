@@ -7,10 +7,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from twinhelp import client, example
 
 from engine.spec import SpecSet
 from engine.twin import RunningTwin, start_twin
-from tests.twin.conftest import client, example
 
 GOOD = {"uid": "ADSADT12", "appSecret": "meCG2Tz5PocVGEcoaM2Nvw=="}
 ID_CARD = "110105194912310021"

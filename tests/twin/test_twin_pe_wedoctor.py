@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import aiohttp
+from twinhelp import client, example
 
 from adapters.soap_envelope import build_call, parse_result
 from adapters.wsdl import soap_service
 from engine.spec import SpecSet
 from engine.twin import RunningTwin, start_twin
-from tests.twin.conftest import client, example
 
 HEADER = ("<root><serverName>{}</serverName><callOperator></callOperator><certificate>c1</certificate>"
           "<sendTime>2024-01-01 10:00:00</sendTime><sendCount>0</sendCount></root>")

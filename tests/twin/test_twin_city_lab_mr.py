@@ -8,10 +8,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
+from twinhelp import client, example
 
 from engine.spec import SpecSet
 from engine.twin import RunningTwin, start_twin
-from tests.twin.conftest import client, example
 
 BASE = "/pmemr/productMutualRecognition"
 
