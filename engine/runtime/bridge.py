@@ -171,7 +171,7 @@ class BridgeRuntime:
             return self.mappings.get(rt.mapping).translate(record)
         if source_spec is None:
             return record
-        return self.mappings.route(f"sources/{source_spec}", tref).translate(record)
+        return self.mappings.route(source_spec, tref).translate(record)
 
     # -- outbound -------------------------------------------------------------------------
     def _policy(self, target: str) -> RetryPolicy:

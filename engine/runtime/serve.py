@@ -67,7 +67,9 @@ async def start_sources(runtime: BridgeRuntime, base_dir: Path) -> dict[str, Any
             assert src.spec is not None
             ci = runtime.specset.interface(src.spec)
             db = await SqliteDatabase.open(base_dir / s["database"], readonly=True)
-            poller = ViewPoller.for_interface(ci, db, base_dir / s.get("state", f"var/{name}.cursor.db"),
+            state = base_dir / s.get("state", f"var/{name}.cursor.db")
+            state.parent.mkdir(parents=True, exist_ok=True)
+            poller = ViewPoller.for_interface(ci, db, state,
                                               interval_s=float(s.get("interval_s", 1.0)), group_by=s.get("group_by"))
             await poller.start(sink)
             started[name] = poller
@@ -100,14 +102,19 @@ async def open_bridge(bridge_path: Path, specs_dir: Path, *, bridge: Bridge | No
 async def serve_bridge(bridge_path: Path, specs_dir: Path) -> int:
     try:
         runtime, _ = await open_bridge(bridge_path, specs_dir)
-        await runtime.start()
-        sources = await start_sources(runtime, Path.cwd())
     except SpecError as exc:
         for f in exc.findings:
             print(f, file=sys.stderr)
         return 2
-    except SpecbridgeError as exc:
+    except (SpecbridgeError, OSError) as exc:
         print(f"specbridge: {exc}", file=sys.stderr)
+        return 2
+    try:
+        await runtime.start()
+        sources = await start_sources(runtime, Path.cwd())
+    except (SpecbridgeError, OSError, KeyError) as exc:
+        print(f"specbridge: cannot start bridge {runtime.bridge.id}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        await runtime.stop()
         return 2
     running = Running(runtime, sources)
     stop = asyncio.Event()

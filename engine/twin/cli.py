@@ -57,6 +57,8 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.secrets_out:
         Path(args.secrets_out).write_text(json.dumps(running.twin.client_secrets_text(), ensure_ascii=False, indent=2))
     print(f"listening on {running.url}", flush=True)
+    for finding in running.twin.findings:
+        print(f"specbridge: warning: {finding}", file=sys.stderr)
     soap = running.soap_url()
     print(f"  {args.platform}: {len(running.twin.ifaces)} interfaces" + (f"; SOAP {soap}?wsdl" if soap else "")
           + f"; stats {running.url}/__twin__/stats", flush=True)

@@ -29,6 +29,7 @@ from engine.spec.model import Twin, TwinAuthCodes, TwinSource
 from engine.spec.nodes import Node
 from engine.twin.decode import open_carried, soap_body
 from engine.twin.keys import fill_secrets
+from engine.twin.lint import lint_platform
 from engine.twin.paths import MISSING, get, natural_keys, present, relative, values
 from engine.twin.replies import Replies, Transport
 from engine.twin.store import Record, Store
@@ -159,6 +160,9 @@ class PlatformTwin:
                 raise TwinConfigError(f"{ps.id}: crypto profile cannot be used by the twin: {exc}") from None
         self.served = 0
         self._sealed_cache: dict[str, bool] = {}
+        self.findings = lint_platform(ps)
+        for f in self.findings:
+            log.warning("%s", f)
 
     # -- the request path ----------------------------------------------------------------------
     def handle(self, req: TwinRequest) -> Reply:

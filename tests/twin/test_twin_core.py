@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.spec import SpecSet
 from engine.spec.model import Auth, Lockout
 from engine.twin.paths import natural_keys, values
 from engine.twin.store import Store
@@ -72,3 +73,23 @@ def test_sqlite_store_persists_records_ids_and_counters(tmp_path: Path) -> None:
     assert created and not created2 and again.id == rec.id
     assert s2.find("c")[0].data == {"pdf": b"%PDF-2"} and s2.count("deliveries", "i", "k") == 1
     assert s2.new_id() != rec.id
+
+
+def test_lint_finds_broken_twin_sections(specs: SpecSet) -> None:
+    import dataclasses
+
+    import msgspec
+
+    from engine.spec.model import Twin
+    from engine.twin.lint import lint_platform
+
+    for pid in ("city_lab_mr", "xinjiang_mr", "pe_system", "wedoctor_supervision", "jilin_imaging"):
+        assert lint_platform(specs.platforms[pid]) == [], pid
+    ps = specs.platforms["jilin_imaging"]
+    iface = ps.interfaces["queryFormerlyExam"]
+    broken = Twin(action="query", collection="nowhere", empty="999", reply={"datas": {"$each": "recs", "x": "$bogus", "$frob": 1}})
+    bad_iface = dataclasses.replace(iface, spec=msgspec.structs.replace(iface.spec, twin=broken))
+    bad = dataclasses.replace(ps, interfaces={**ps.interfaces, "queryFormerlyExam": bad_iface})
+    found = "\n".join(lint_platform(bad))
+    for needle in ("collection `nowhere`", "empty code `999`", "$each `recs`", "`$bogus`", "`$frob`"):
+        assert needle in found, needle
