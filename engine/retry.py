@@ -56,13 +56,16 @@ class RetryPolicy:
 
 
 def backoff_s(policy: RetryPolicy, attempt: int, rand: Rand = random.random) -> float:
-    """Delay after failed attempt number `attempt` (1-based): uniform in [0, min(cap, base*factor^(n-1))].
+    """Delay after failed attempt number `attempt` (1-based): "equal jitter", uniform in [d/2, d]
+    with d = min(cap, base*factor^(n-1)).
 
-    Full jitter spreads a burst of failures (a platform that was down) over the whole window, so
-    they do not come back in lock-step."""
+    The jitter half spreads a burst of failures (a platform that was down) so they do not come
+    back in lock-step; the fixed half keeps delays growing from one attempt to the next (with
+    factor >= 2 each delay is at least the previous one's ceiling), which full jitter does not:
+    an operator watching a message in ERROR sees it back off, not flicker."""
     exp = min(attempt - 1, 64)
     ceiling = min(policy.max_delay_s, policy.base_s * policy.factor**exp)
-    return ceiling * rand()
+    return ceiling / 2 + ceiling / 2 * rand()
 
 
 @dataclass(frozen=True, slots=True)

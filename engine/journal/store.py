@@ -275,6 +275,15 @@ class Journal:
             )
         )
 
+    async def next_due(self, target: str) -> float | None:
+        """When the target's next message falls due (a retry, or a lease running out): lets a
+        sender sleep exactly until then instead of polling. One index probe (ix_messages_due)."""
+        row = await self._db.call(
+            lambda c: c.execute("SELECT MIN(next_attempt_at) FROM messages WHERE target = ? AND next_attempt_at IS NOT NULL",
+                                (target,)).fetchone()
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
     async def stats(self) -> dict[str, dict[str, int]]:
         """Counts: {interface: {state: n}}."""
         return await self._db.call(ops.stats)

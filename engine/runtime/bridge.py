@@ -187,14 +187,31 @@ class BridgeRuntime:
             if not msgs:
                 ev = self._wake[target]
                 ev.clear()
+                due = await self.journal.next_due(target)
+                # sleep until the next retry falls due, or a new message wakes us (bounded: clocks drift)
+                wait = 5.0 if due is None else min(5.0, max(0.005, due - self.clock()))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ev.wait(), timeout=0.5)
+                    await asyncio.wait_for(ev.wait(), timeout=wait)
                 continue
-            tasks = [asyncio.create_task(self._deliver(target, m)) for m in msgs]
+            tasks = [asyncio.create_task(self._deliver_safely(target, m)) for m in msgs]
             self._inflight.update(tasks)
             for t in tasks:
                 t.add_done_callback(self._inflight.discard)
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _deliver_safely(self, target: str, m: Message) -> None:
+        """A bug or an unforeseen failure must not strand a claimed message: record it, retry later."""
+        try:
+            await self._deliver(target, m)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("delivery of #%d to %s failed unexpectedly", m.id, target)
+            assert self.journal is not None
+            reason = f"{type(exc).__name__}: {exc}"[:300]
+            with contextlib.suppress(Exception):
+                att = Attempt("retry", "internal", error=reason)
+                await self.journal.schedule_retry(m.id, self.clock() + 30, reason, attempt=att, lease=m.lease)
 
     async def _deliver(self, target: str, m: Message) -> None:
         assert self.journal is not None

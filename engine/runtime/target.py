@@ -102,7 +102,10 @@ class TargetClient:
     async def send(self, iface: CompiledInterface, message: Mapping[str, Any]) -> Result:
         """One attempt (with one token refresh and resend if the token was rejected mid-flight)."""
         async with self.semaphore:
-            token = await self.tokens.get() if self.tokens is not None else None
+            try:
+                token = await self.tokens.get() if self.tokens is not None else None
+            except TransportError as exc:  # the token service is unreachable: retry like any send
+                return Result(classify(error=exc), None, None, None, 0.0)
             res = await self._send(iface, message, token)
             if res.outcome.action == "reauth" and self.tokens is not None and token is not None:
                 self.tokens.invalidate(token)

@@ -152,8 +152,11 @@ class PlatformTwin:
         profile = (opts.crypto or ps.platform.crypto) if opts.use_crypto else None
         self.crypto = None
         self.client_secrets: dict[str, str | bytes] = {}
+        self.secrets: dict[str, str | bytes] = dict(opts.secrets)
+        """Every key the twin holds (private ones included): to restart a twin as the same platform."""
         if profile is not None:
             secrets, self.client_secrets = fill_secrets(profile, opts.secrets) if opts.generate_keys else (dict(opts.secrets), {})
+            self.secrets = dict(secrets)
             try:
                 self.crypto = compile_profile(profile, secrets, role="platform")
             except CryptoError as exc:

@@ -43,7 +43,9 @@ CREDENTIALS = {
     "pe_system": {"certificate": "demo-cert"},
 }
 SUPPLY = {
-    "xinjiang_mr": {"strCredential": '<root><org code="{org_code}">{org_name}</org><visitor type="0" code="{user}" key="{password}"></visitor></root>'},
+    "xinjiang_mr": {
+        "strCredential": '<root><org code="{org_code}">{org_name}</org><visitor type="0" code="{user}" key="{password}"></visitor></root>'
+    },
 }
 
 

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import msgspec
-import pytest
 import yaml
 
 from engine.journal import Journal

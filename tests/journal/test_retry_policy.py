@@ -18,11 +18,13 @@ ERRORS = {
 }
 
 
-def test_backoff_is_exponential_capped_and_fully_jittered() -> None:
+def test_backoff_is_exponential_capped_and_equally_jittered() -> None:
     assert [backoff_s(P, n, lambda: 1.0) for n in range(1, 9)] == [2, 4, 8, 16, 32, 64, 100, 100]
-    assert backoff_s(P, 3, lambda: 0.25) == 2.0
-    assert backoff_s(P, 1, lambda: 0.0) == 0.0
+    assert backoff_s(P, 3, lambda: 0.25) == 5.0  # 8/2 + 8/2 * 0.25
+    assert backoff_s(P, 1, lambda: 0.0) == 1.0  # never below half the ceiling
     assert backoff_s(P, 10_000, lambda: 1.0) == 100
+    # below the cap, the smallest delay after attempt n is the largest after attempt n-1: delays grow
+    assert all(backoff_s(P, n, lambda: 0.0) >= backoff_s(P, n - 1, lambda: 1.0) for n in range(2, 7))
 
 
 def test_policy_rejects_nonsense() -> None:
@@ -74,7 +76,7 @@ def test_decide_terminal_outcomes() -> None:
 
 def test_decide_retry_backs_off_then_gives_up_on_attempts() -> None:
     fail = Outcome("retry", "HTTP 503")
-    assert decide(P, fail, attempts=3, cycle_at=0, now=10, rand=lambda: 0.5) == Decision("retry", "HTTP 503", 14.0)
+    assert decide(P, fail, attempts=3, cycle_at=0, now=10, rand=lambda: 0.5) == Decision("retry", "HTTP 503", 16.0)  # 4 + 4*0.5
     dead = decide(P, fail, attempts=5, cycle_at=0, now=10, rand=lambda: 0.5)
     assert dead.kind == "dead" and dead.reason == "gave up after 5 attempts: HTTP 503"
 
