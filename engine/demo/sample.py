@@ -241,13 +241,14 @@ def _his_identity(p: Patient) -> dict[str, Any]:
 
 def _recognition_query(rng: random.Random, n: int, p: Patient) -> dict[str, Any]:
     at = dt.datetime.combine(DAY, dt.time(7, 40)) + dt.timedelta(minutes=7 * n)
-    return {**_his_identity(p), "VISIT_NO": p.visit_no, "VISIT_TYPE": VISIT_WORDS[p.visit_type],
+    body = {**_his_identity(p), "VISIT_NO": p.visit_no, "VISIT_TYPE": VISIT_WORDS[p.visit_type],
             "VISIT_DATE": f"{p.visit_date:%Y-%m-%d}", "DEPT_CODE": p.dept.code, "DEPT_NAME": p.dept.name,
             "WARD_CODE": p.ward[0] if p.ward else None, "WARD_NAME": p.ward[1] if p.ward else None, "BED_NO": p.bed_no,
             "DOCTOR_CODE": p.doctor.code, "DOCTOR_NAME": p.doctor.name, "CHIEF_COMPLAINT": p.diagnosis[2],
             "DIAG_CODE": p.diagnosis[0], "DIAG_NAME": p.diagnosis[1],
             "CLIENT_MAC": f"74-40-BB-{n:02X}-C9-{rng.randrange(256):02X}", "CLIENT_IP": f"10.20.3.{41 + n}",
             "QUERY_TIME": at.strftime(FMT)}
+    return {k: v for k, v in body.items() if v is not None}  # the HIS leaves out what it does not know
 
 
 ADVICE = {

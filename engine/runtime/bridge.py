@@ -69,6 +69,8 @@ def _when(rt: RouteTarget, record: Any) -> bool:
     c = rt.when
     if c is None:
         return True
+    if isinstance(record, list) and record:  # grouped view rows: header columns repeat in every row
+        record = record[0]
     value = record.get(c.field) if isinstance(record, dict) else None
     if c.in_ is not None:
         return str(value) in {str(x) for x in c.in_}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from engine.bridge.model import Bridge
 from engine.crypto.secrets import resolve_secrets
@@ -11,12 +16,32 @@ from engine.errors import Finding, SpecError
 from engine.spec.decode import decode_file
 from engine.spec.loader import SpecSet
 
+_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
-def load_bridge(path: Path) -> Bridge:
+
+def _expand(obj: Any, where: str, environ: Mapping[str, str]) -> Any:
+    """`${NAME}` in any string takes the environment variable (deployment facts: URLs, directories).
+    A missing variable is an error naming it: a bridge must not run half-configured."""
+    if isinstance(obj, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in environ:
+                raise SpecError([Finding(where, 1, f"environment variable {m.group(1)} is not set")])
+            return environ[m.group(1)]
+
+        return _VAR.sub(sub, obj)
+    if isinstance(obj, dict):
+        return {k: _expand(v, where, environ) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_expand(v, where, environ) for v in obj]
+    return obj
+
+
+def load_bridge(path: Path, environ: Mapping[str, str] | None = None) -> Bridge:
     bridge, _, findings = decode_file(path, str(path), Bridge)
     if bridge is None:
         raise SpecError(findings)
-    return bridge
+    raw = msgspec.to_builtins(bridge)
+    return msgspec.convert(_expand(raw, str(path), os.environ if environ is None else environ), Bridge)
 
 
 def check_bridge(bridge: Bridge, specset: SpecSet, path: str) -> list[Finding]:

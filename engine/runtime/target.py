@@ -56,10 +56,9 @@ class TargetClient:
         self.semaphore = asyncio.Semaphore(target.concurrency)
         spec = platform.platform
         self.crypto = compile_profile(spec.crypto, secrets, role="client") if spec.crypto is not None else None
-        if has_soap(platform):
-            self.outbound: Any = SoapOutbound(platform, target.base_url.rstrip("/") + (spec.transport.base_path or ""))
-        else:
-            self.outbound = HttpOutbound(platform, target.base_url)
+        # An interface goes over HTTP when it has an HTTP binding (pe_system offers both), else SOAP.
+        self.http = HttpOutbound(platform, target.base_url)
+        self.soap = SoapOutbound(platform, target.base_url.rstrip("/") + (spec.transport.base_path or "")) if has_soap(platform) else None
         self.headers = {k: fill(v, credentials) for k, v in target.headers.items()}
         self.supply = {k: fill(v, credentials) for k, v in target.supply.items()}
         auth = spec.auth
@@ -91,7 +90,8 @@ class TargetClient:
             prepared = prepare(iface, {**message, **{k: v for k, v in self.supply.items() if k in (iface.request.node.children or {})}}
                                if iface.request is not None else message,
                                crypto=self.crypto, headers=self.headers, token=token, timeout_s=self.target.timeout_s)
-            resp = await self.outbound.send(prepared.request)
+            http = iface.spec.binding is not None and iface.spec.binding.http is not None
+            resp = await (self.http if http or self.soap is None else self.soap).send(prepared.request)
         except TransportError as exc:
             return Result(classify(error=exc), None, None, prepared, (time.perf_counter() - started) * 1000, token)
         verdict = judge(iface, resp, crypto=self.crypto, session=prepared.session)
@@ -115,4 +115,6 @@ class TargetClient:
             return res
 
     async def close(self) -> None:
-        await self.outbound.close()
+        await self.http.close()
+        if self.soap is not None:
+            await self.soap.close()
