@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from engine.demo.sample import HospitalData, build_hospital
+from engine.demo.sample import build_hospital
 from engine.runtime.serve import Running, open_bridge, start_sources
 from engine.spec import load_specs
 from engine.twin.serve import serve_twin
@@ -114,7 +114,8 @@ async def run_demo(out: Path, specs_dir: Path, *, timeout_s: float = 180.0) -> i
         stack.push_async_callback(running.stop)
         for name, src in running.sources.items():
             port = getattr(src, "port", None)
-            _say(f"  source {name:<10} {runtime.bridge.sources[name].adapter:<9}" + (f" 127.0.0.1:{port}" if port else " (polling the views)"))
+            where = f" 127.0.0.1:{port}" if port else " (polling the views)"
+            _say(f"  source {name:<10} {runtime.bridge.sources[name].adapter:<9}{where}")
         his_mr, his_ih, scp = running.sources["his_mr"], running.sources["his_ih"], running.sources["pacs_scp"]
         n_mr = await _post_his(his_mr.port, "/his/mr/recognition-query", data.recognition_queries)
         n_ih = await _post_his(his_ih.port, "/his/ih/online-visit", data.online_visits)

@@ -70,7 +70,8 @@ async def start_sources(runtime: BridgeRuntime, base_dir: Path) -> dict[str, Any
             state = base_dir / s.get("state", f"var/{name}.cursor.db")
             state.parent.mkdir(parents=True, exist_ok=True)
             poller = ViewPoller.for_interface(ci, db, state,
-                                              interval_s=float(s.get("interval_s", 1.0)), group_by=s.get("group_by"))
+                                              interval_s=float(s.get("interval_s", 1.0)), group_by=s.get("group_by"),
+                                              window=int(s.get("window", 1)))
             await poller.start(sink)
             started[name] = poller
         elif src.adapter == "dicom":
