@@ -110,7 +110,8 @@ async def bridge_run(specset: Any, mappings: Any, work: Path, db: Path, target: 
     bridge = Bridge(
         id="bench", journal=JournalConfig(path=str(work / f"journal-{interface}.db")), secrets=target_secrets(work),
         sources={"pacs": Source(adapter="dbview", spec="hospital_pacs/exam_report",
-                                settings={"database": str(db), "state": str(work / f"cursor-{interface}.db"), "interval_s": 0.05, "window": 64})},
+                                settings={"database": str(db), "state": str(work / f"cursor-{interface}.db"),
+                                          "interval_s": 0.05, "window": 64})},
         targets={"t": target}, routes=[Route(id="r", source="pacs", to=[RouteTarget(target="t", interface=interface)])],
     )
     rt = BridgeRuntime(bridge, specset, mappings, base_dir=work)
@@ -165,7 +166,8 @@ async def main() -> None:
             plain = Target(platform="pe_system", base_url=f"http://127.0.0.1:{port}", concurrency=CONCURRENCY,
                            retry=RetryConfig(base_s=0.05, max_delay_s=1))
             ours = await bridge_run(specset, mappings, work, db, plain, "pacs_pubReport", n)
-            xj = await serve_twin(specset, "xinjiang_mr", credentials={"org_code": "457759922", "org_name": "示例", "user": "u", "password": "p"})
+            creds = {"org_code": "457759922", "org_name": "示例", "user": "u", "password": "p"}
+            xj = await serve_twin(specset, "xinjiang_mr", credentials=creds)
             try:
                 kd = work / "keys"
                 kd.mkdir()

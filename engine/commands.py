@@ -23,6 +23,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(Path(args.out), Path(args.specs), timeout_s=args.timeout))
 
 
+def _map_args(p: argparse.ArgumentParser) -> None:
+    from engine.translate.cli import add_args
+
+    add_args(p)
+
+
+@command("map", "show what a source record becomes on a platform interface (and validate it)")(_map_args)
+def cmd_map(args: argparse.Namespace) -> int:
+    """Translate one record through its mapping chain; the body lives in engine/translate/cli.py."""
+    from engine.translate.cli import run
+
+    return run(args)
+
+
+def _twin_args(p: argparse.ArgumentParser) -> None:
+    from engine.twin.cli import add_args
+
+    add_args(p)
+
+
+@command("twin", "serve a faithful stand-in of a platform on loopback, built from its specs")(_twin_args)
+def cmd_twin(args: argparse.Namespace) -> int:
+    """The body lives in engine/twin/cli.py."""
+    from engine.twin.cli import run
+
+    return run(args)
+
+
 # -- run / messages / replay --------------------------------------------------------------
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("bridge", help="bridge file (specs/bridges/NAME.yaml)")
