@@ -11,7 +11,8 @@ ROOT = Path(__file__).parents[2]
 
 def test_committed_docs_match_the_specs(tmp_path: Path) -> None:
     out = tmp_path / "docs"
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "docs", "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    cmd = [sys.executable, "-m", "engine.cli", "docs", "-o", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     committed = ROOT / "docs" / "platforms"
     fresh = {p.relative_to(out): p.read_text(encoding="utf-8") for p in out.rglob("*.md")}
