@@ -12,47 +12,23 @@ explicit code, the error half here can go.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 from urllib.parse import quote
 
 import msgspec
 
 from adapters.base import Reply
+from adapters.reply import _INVALID_HINTS, _find, _message_field, _typed  # one reading of a response tree
 from engine.spec.compiled import CompiledInterface
 from engine.spec.model import ErrorCode, SuccessRule
 from engine.spec.nodes import Node
 from engine.spec.xmlsafe import obj_to_xml, to_bytes
 
-_MESSAGE = re.compile(r"(msg|message|text|desc|reason|err)", re.I)
-_INVALID_HINTS = ("non-conforming input", "input", "parameter", "client request", "parse", "invalid", "format")
 SYNTHETIC_INVALID = "INVALID_REQUEST"
 """Answered for bad input when a platform documents no code for it (only a retryable one): an
 unknown code, which clients treat as final; better than a retry code that would loop."""
 JSON = "application/json; charset=utf-8"
 Transport = Literal["http", "soap"]
-
-
-def _typed(code: str, node: Node | None) -> Any:
-    if node is not None and node.kind in ("int", "number") and re.fullmatch(r"-?\d+", code):
-        return int(code)
-    return code
-
-
-def _find(node: Node | None, dotted: str) -> tuple[Node | None, Node | None]:
-    parent, cur = None, node
-    for part in dotted.split("."):
-        if cur is None or cur.children is None:
-            return parent, None
-        parent, cur = cur, cur.children.get(part)
-    return parent, cur
-
-
-def _message_field(parent: Node | None, skip: str) -> str | None:
-    for name, child in (parent.children or {}).items() if parent is not None else ():
-        if name != skip and child.kind == "string" and _MESSAGE.search(name):
-            return name
-    return None
 
 
 def prune(obj: Any, node: Node | None) -> Any:
