@@ -29,6 +29,7 @@ from engine.retry import RetryPolicy, decide
 from engine.runtime.config import credentials_of, secrets_of
 from engine.runtime.target import TargetClient
 from engine.spec.loader import SpecSet
+from engine.spec.paths import natural_keys
 from engine.translate import MappingSet, TranslateError
 
 log = logging.getLogger("specbridge.runtime")
@@ -45,24 +46,12 @@ class Stats:
 
 
 def natural_key(iface: Any, message: Any, fallback: bytes) -> str:
-    """The interface's natural key from the translated message (list paths join every item)."""
-    parts: list[str] = []
-    for path in iface.spec.key or []:
-        vals: list[Any] = [message]
-        for part in path.split("."):
-            name, many = (part[:-2], True) if part.endswith("[]") else (part, False)
-            nxt: list[Any] = []
-            for v in vals:
-                got = v.get(name) if isinstance(v, dict) else None
-                if many and isinstance(got, list):
-                    nxt.extend(got)
-                elif got is not None:
-                    nxt.append(got)
-            vals = nxt
-        parts.append(",".join(str(v) for v in vals))
-    if not parts or not any(parts):
+    """The interface's natural key from the translated message (one part per item of a keyed list),
+    or a hash of the source record when the interface declares none or the message lacks it."""
+    keys = natural_keys(message, iface.spec.key)
+    if not any(k.strip("|") for k in keys):
         return "sha256:" + hashlib.sha256(fallback).hexdigest()[:32]
-    return "|".join(parts)
+    return ";".join(keys)
 
 
 def _when(rt: RouteTarget, record: Any) -> bool:

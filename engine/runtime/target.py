@@ -16,7 +16,7 @@ from engine.auth import CredentialsRejected, TokenManager
 from engine.bridge.model import Target
 from engine.crypto.profile import compile_profile
 from engine.retry import Outcome, classify
-from engine.runtime.wire import Prepared, Verdict, _get, judge, prepare, rules
+from engine.runtime.wire import Prepared, Verdict, judge, prepare, rules, value_at
 from engine.spec.compiled import CompiledInterface
 from engine.spec.loader import PlatformSpec
 
@@ -75,9 +75,9 @@ class TargetClient:
         message = {n: (v.decode() if isinstance(v, bytes) else v) for n, v in self.credentials.items() if n in names}
         res = await self._send(iface, message, token=None)
         if res.outcome.action == "ok" and res.verdict is not None:
-            token = _get(res.verdict.value, auth.token_path or "token")
+            token = value_at(res.verdict.value, auth.token_path or "token")
             if isinstance(token, str) and token:
-                expires = _get(res.verdict.value, auth.expires_path) if auth.expires_path else None
+                expires = value_at(res.verdict.value, auth.expires_path) if auth.expires_path else None
                 return token, float(expires) if isinstance(expires, (int, float)) else None
         if res.outcome.action in ("fatal", "reauth"):
             raise CredentialsRejected(f"{self.platform.id} refused the credentials: {res.outcome.reason}")

@@ -17,6 +17,7 @@ from adapters.base import Attachment, OutboundRequest, OutboundResponse
 from engine.crypto.errors import CryptoError
 from engine.spec.compiled import CompiledInterface
 from engine.spec.model import ErrorCode, SuccessRule
+from engine.spec.paths import MISSING, get
 
 _MESSAGE_KEYS = ("msg", "message", "messagetext", "errMessage", "errmsg", "error", "reason")
 
@@ -38,13 +39,10 @@ class Verdict:
     value: Any
 
 
-def _get(obj: Any, dotted: str) -> Any:
-    cur = obj
-    for part in dotted.split("."):
-        if not isinstance(cur, Mapping):
-            return None
-        cur = cur.get(part)
-    return cur
+def value_at(obj: Any, dotted: str) -> Any:
+    """The value at a dotted path of a decoded response, or None."""
+    got = get(obj, dotted)
+    return None if got is MISSING else got
 
 
 def _set(obj: dict[str, Any], dotted: str, value: Any) -> None:
@@ -152,7 +150,7 @@ def judge(iface: CompiledInterface, resp: OutboundResponse, *, crypto: Any = Non
             code = head if head and len(head) < 32 else None
             message = message or text[:300]
     elif rule.field is not None:
-        got = _get(value, rule.field)
+        got = value_at(value, rule.field)
         code = None if got is None else str(got)
         success = code is not None and code in (rule.in_ or [])
     elif rule.header is not None:

@@ -27,10 +27,10 @@ from engine.spec.compiled import CompiledInterface
 from engine.spec.loader import PlatformSpec
 from engine.spec.model import Twin, TwinAuthCodes, TwinSource
 from engine.spec.nodes import Node
+from engine.spec.paths import MISSING, get, natural_keys, present, relative, values
 from engine.twin.decode import open_carried, soap_body
 from engine.twin.keys import fill_secrets
 from engine.twin.lint import lint_platform
-from engine.twin.paths import MISSING, get, natural_keys, present, relative, values
 from engine.twin.replies import Replies, Transport
 from engine.twin.store import Record, Store
 from engine.twin.template import Context, matches, render

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.twin.paths import MISSING, get, present, values
+from engine.spec.paths import MISSING, get, present, values
 from engine.twin.store import Record
 
 _INTERP = re.compile(r"\{(\$[^{}]*)\}")

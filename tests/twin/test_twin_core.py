@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engine.spec import SpecSet
 from engine.spec.model import Auth, Lockout
-from engine.twin.paths import natural_keys, values
+from engine.spec.paths import natural_keys, values
 from engine.twin.store import Store
 from engine.twin.template import Context, matches, render
 from engine.twin.tokens import TokenAuthority

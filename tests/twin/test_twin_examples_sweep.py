@@ -11,8 +11,8 @@ import pytest
 
 from adapters.base import Attachment
 from engine.spec import SpecSet
+from engine.spec.paths import MISSING, get
 from engine.twin.core import PlatformTwin, TwinOptions, TwinRequest
-from engine.twin.paths import MISSING, get
 
 PLATFORMS = ["city_lab_mr", "xinjiang_mr", "pe_system", "wedoctor_supervision", "jilin_imaging"]
 STORES_FIRST = ("store", "token")

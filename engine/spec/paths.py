@@ -1,7 +1,8 @@
 """Dotted paths into decoded messages and stored records, with `[]` for "every item of this list".
 
-The same little language as interface `key:` (`strReportInfo.labmaster[].org_code`), so a twin can
-take record identities, query filters and reply values from the paths a spec already uses.
+The same little language as interface `key:` (`strReportInfo.labmaster[].org_code`), so the runtime
+(idempotency keys, success fields, token paths) and the twins (record identities, query filters, reply
+values) read messages with the paths a spec already uses.
 """
 
 from __future__ import annotations
