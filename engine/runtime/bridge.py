@@ -223,7 +223,7 @@ class BridgeRuntime:
             self.stats.dead[target] = self.stats.dead.get(target, 0) + 1
             return
         is_json = iface.request is not None and iface.request.format == "json"
-        check = iface.validate_request(msgspec.json.encode(msg), plaintext=True) if is_json else None
+        check = iface.validate_request(msg, plaintext=True) if is_json else None  # the decoded message: no re-encode
         if check is not None and not check.valid:
             reason = "; ".join(f"{e.path}: {e.rule}" for e in check.errors[:5])
             att = Attempt("fatal", "validate", error=reason)

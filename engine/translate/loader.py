@@ -62,6 +62,8 @@ class MappingSet:
     mappings: dict[str, tuple[Mapping, SpecFile]] = field(default_factory=dict)
     code_maps: dict[str, tuple[CodeMap, SpecFile]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    _routes: dict[tuple[str, str], Chain] = field(default_factory=dict, repr=False)
+    """Chains found by `route`: mappings never change once loaded, and a bridge asks per record."""
 
     @property
     def errors(self) -> list[Finding]:
@@ -94,8 +96,12 @@ class MappingSet:
 
     def route(self, source_ref: str, target_ref: str) -> Chain:
         """The shortest chain from `source_ref` to `target_ref`."""
+        got = self._routes.get((source_ref, target_ref))
+        if got is not None:
+            return got
         for c in self.chains_to(target_ref):
             if c.source.key == source_ref:
+                self._routes[(source_ref, target_ref)] = c
                 return c
         raise NoRoute(f"no mapping chain from {source_ref} to {target_ref}")
 
