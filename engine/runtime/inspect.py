@@ -16,9 +16,16 @@ def _ts(t: float | None) -> str:
     return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
+def _missing(journal: str) -> bool:
+    """A mistyped path must not create an empty journal: say so instead (exit 2)."""
+    if Path(journal).exists():
+        return False
+    print(f"specbridge: {journal}: no such journal", file=sys.stderr)
+    return True
+
+
 async def messages(args: argparse.Namespace) -> int:
-    if not Path(args.journal).exists():
-        print(f"specbridge: {args.journal}: no such journal", file=sys.stderr)
+    if _missing(args.journal):
         return 2
     async with await Journal.open(args.journal) as j:
         if args.show is not None:
@@ -54,8 +61,7 @@ async def messages(args: argparse.Namespace) -> int:
 
 
 async def replay(args: argparse.Namespace) -> int:
-    if not Path(args.journal).exists():
-        print(f"specbridge: {args.journal}: no such journal", file=sys.stderr)
+    if _missing(args.journal):
         return 2
     async with await Journal.open(args.journal) as j:
         if args.id is not None:
