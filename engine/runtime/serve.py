@@ -53,6 +53,21 @@ def _source_sink(runtime: BridgeRuntime, name: str) -> Any:
     return sink
 
 
+@dataclass
+class _PollerWithDb:
+    """A view poller and the database connection opened for it: stopping one closes both, so no
+    aiosqlite thread outlives the event loop."""
+
+    poller: Any
+    db: Any
+
+    async def stop(self) -> None:
+        try:
+            await self.poller.stop()
+        finally:
+            await self.db.close()
+
+
 async def start_sources(runtime: BridgeRuntime, base_dir: Path) -> dict[str, Any]:
     from adapters.dbview import ViewPoller
     from adapters.dicom import DicomScp
@@ -73,7 +88,7 @@ async def start_sources(runtime: BridgeRuntime, base_dir: Path) -> dict[str, Any
                                               interval_s=float(s.get("interval_s", 1.0)), group_by=s.get("group_by"),
                                               window=int(s.get("window", 1)))
             await poller.start(sink)
-            started[name] = poller
+            started[name] = _PollerWithDb(poller, db)
         elif src.adapter == "dicom":
             scp = DicomScp(src.spec or f"dicom/{name}", base_dir / s.get("spool", f"var/{name}.spool"),
                            ae_title=s.get("ae_title", "SPECBRIDGE"), port=int(s.get("port", 0)))
