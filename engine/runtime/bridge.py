@@ -30,6 +30,7 @@ from engine.runtime.config import credentials_of, secrets_of
 from engine.runtime.target import TargetClient
 from engine.spec.loader import SpecSet
 from engine.spec.paths import natural_keys
+from engine.spec.validate import holds
 from engine.translate import MappingSet, TranslateError
 
 log = logging.getLogger("specbridge.runtime")
@@ -55,17 +56,11 @@ def natural_key(iface: Any, message: Any, fallback: bytes) -> str:
 
 
 def _when(rt: RouteTarget, record: Any) -> bool:
-    c = rt.when
-    if c is None:
+    if rt.when is None:
         return True
     if isinstance(record, list) and record:  # grouped view rows: header columns repeat in every row
         record = record[0]
-    value = record.get(c.field) if isinstance(record, dict) else None
-    if c.in_ is not None:
-        return str(value) in {str(x) for x in c.in_}
-    if c.present is not None:
-        return (value not in (None, "")) == c.present
-    return str(value) == str(c.equals)
+    return isinstance(record, dict) and holds(rt.when, record, record)
 
 
 class BridgeRuntime:

@@ -62,6 +62,28 @@ def _type_name(v: Any) -> str:
     return {bool: "bool", int: "integer", float: "number", str: "string", dict: "object", list: "list"}.get(type(v), type(v).__name__)
 
 
+def holds(cond: Condition, siblings: Mapping[str, Any], root: Any = None) -> bool:
+    """Whether a spec Condition holds: `field` is a sibling, or `$.a.b` from the message root.
+    Values compare as text, since codes are strings in specs and often numbers on the wire."""
+    if cond.field.startswith("$"):
+        cur: Any = root
+        for part in cond.field.lstrip("$").strip(".").split("."):
+            cur = cur.get(part, MISSING) if isinstance(cur, dict) else MISSING
+        value = cur
+    else:
+        value = siblings.get(cond.field, MISSING)
+    if cond.present is not None:
+        return _present(value) == cond.present
+    if cond.absent is not None:
+        return (not _present(value)) == cond.absent
+    sv = None if value is MISSING or value is None else str(value)
+    if cond.in_ is not None:
+        return sv in {str(x) for x in cond.in_}
+    if cond.not_in is not None:
+        return sv is not None and sv not in {str(x) for x in cond.not_in}
+    return sv is not None and sv == str(cond.equals)
+
+
 class Walker:
     """Collects findings for one message. `lenient` accepts scalars written as strings (XML, forms, headers)."""
 
@@ -92,23 +114,7 @@ class Walker:
 
     # -- structure ----------------------------------------------------------------------
     def _cond(self, cond: Condition, siblings: Mapping[str, Any]) -> bool:
-        if cond.field.startswith("$"):
-            cur: Any = self.root
-            for part in cond.field.lstrip("$").strip(".").split("."):
-                cur = cur.get(part, MISSING) if isinstance(cur, dict) else MISSING
-            value = cur
-        else:
-            value = siblings.get(cond.field, MISSING)
-        if cond.present is not None:
-            return _present(value) == cond.present
-        if cond.absent is not None:
-            return (not _present(value)) == cond.absent
-        sv = None if value is MISSING or value is None else str(value)
-        if cond.in_ is not None:
-            return sv in {str(x) for x in cond.in_}
-        if cond.not_in is not None:
-            return sv is not None and sv not in {str(x) for x in cond.not_in}
-        return sv is not None and sv == str(cond.equals)
+        return holds(cond, siblings, self.root)
 
     def _cond_text(self, cond: Condition) -> str:
         if cond.present:
