@@ -186,15 +186,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Each subsystem's commands live with it; a module listed here registers its commands on import.
+EXTRA_COMMAND_MODULES = (
+    "engine.commands",
+    "engine.spectest.cli",
+    "engine.plugins.cli",
+    "engine.scaffold.cli",
+    "engine.admin.cli",
+)
+
+
 def _load_extra_commands() -> None:
     """Commands that live with their subsystem register themselves on import."""
     import importlib
 
-    for mod in ("engine.commands",):
+    for mod in EXTRA_COMMAND_MODULES:
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
-            if exc.name != mod:
+            if exc.name is None or not mod.startswith(exc.name):
                 raise
 
 
