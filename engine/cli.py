@@ -180,6 +180,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     _load_extra_commands()
     parser = argparse.ArgumentParser(prog="specbridge", description="Spec-driven integration engine for health-information platforms.")
+    from engine.logs import add_arguments
+
+    add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, add_args, help_) in COMMANDS.items():
         add_args(sub.add_parser(name, help=help_, description=help_))
@@ -215,6 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     fn = COMMANDS[args.command][0]
+    from engine.logs import configure_from
+
+    try:
+        configure_from(args)
+    except ValueError as exc:  # a bad SPECBRIDGE_LOG_FORMAT / SPECBRIDGE_LOG_LEVEL
+        _err(str(exc))
+        return EXIT_USAGE
     try:
         return fn(args)
     except KeyboardInterrupt:

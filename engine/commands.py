@@ -53,8 +53,15 @@ def cmd_twin(args: argparse.Namespace) -> int:
 
 # -- run / messages / replay --------------------------------------------------------------
 def _run_args(p: argparse.ArgumentParser) -> None:
+    from engine.logs import add_arguments
+
     p.add_argument("bridge", help="bridge file (specs/bridges/NAME.yaml)")
     p.add_argument("--specs", default="specs")
+    add_arguments(p, on_command=True)
+    p.set_defaults(log_level_default="INFO")  # a running bridge logs each delivery
+    p.add_argument("--reload", action=argparse.BooleanOptionalAction, default=True,
+                   help="watch the bridge file and specs, swap in each change that passes check (default: on; SIGHUP reloads either way)")
+    p.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS", help="how often to look for changes (default: 1)")
 
 
 @command("run", "run a bridge: sources into the journal, the journal out to every target")(_run_args)
@@ -63,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from engine.runtime.serve import serve_bridge
 
-    return asyncio.run(serve_bridge(Path(args.bridge), Path(args.specs)))
+    return asyncio.run(serve_bridge(Path(args.bridge), Path(args.specs), reload=args.reload, reload_interval_s=args.reload_interval))
 
 
 def _messages_args(p: argparse.ArgumentParser) -> None:
@@ -103,3 +110,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from engine.runtime.inspect import replay
 
     return asyncio.run(replay(args))
+
+
+# -- prune / backfill -----------------------------------------------------------------------
+def _prune_args(p: argparse.ArgumentParser) -> None:
+    from engine.runtime.inspect import parse_age
+
+    p.add_argument("--journal", required=True, help="journal database file")
+    p.add_argument("--older-than", required=True, type=parse_age, metavar="AGE", help="created longer ago than this: 30d, 12h, 90m, 2w")
+    p.add_argument("--state", required=True, action="append", choices=["SENT", "DEAD"],
+                   help="prune messages in this state (repeatable); pending ones are never pruned")
+    p.add_argument("--dry-run", action="store_true", help="count what would be removed, remove nothing")
+
+
+@command("prune", "delete old SENT/DEAD messages from the journal, reporting how many")(_prune_args)
+def cmd_prune(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.runtime.inspect import prune
+
+    return asyncio.run(prune(args))
+
+
+def _backfill_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bridge", help="bridge file (specs/bridges/NAME.yaml)")
+    p.add_argument("source", help="a dbview source of the bridge")
+    p.add_argument("--specs", default="specs")
+
+
+@command("backfill", "journal a view source's existing rows (as run would), then exit; run delivers them")(_backfill_args)
+def cmd_backfill(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.runtime.backfill import backfill
+
+    return asyncio.run(backfill(Path(args.bridge), Path(args.specs), args.source))

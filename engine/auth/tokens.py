@@ -92,6 +92,8 @@ class TokenManager:
         self._loaded = False
         self._load_lock = asyncio.Lock()
         self.fetches = 0
+        self.refreshed = 0
+        """Token requests made, and tokens obtained (since start: the refresh metrics)."""
 
     @classmethod
     def from_auth(cls, name: str, fetch: Fetch, auth: Auth, **kwargs: Any) -> TokenManager:
@@ -224,6 +226,7 @@ class TokenManager:
             raise
         ttl = expires_in if expires_in else self.lifetime_s or 3600.0
         self._count += 1
+        self.refreshed += 1
         self._set_token(token, now + ttl)  # counted from before the request: errs early
         await self._save()
         return token

@@ -7,7 +7,7 @@ are references (`env:` / `file:`), never values: a bridge file is safe to commit
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -34,11 +34,13 @@ class RetryConfig(_S, kw_only=True):
 class Source(_S, kw_only=True):
     """An inbound adapter and the spec interface its messages follow."""
 
-    adapter: Literal["http_json", "soap", "form", "dbview", "dicom"]
+    adapter: str
+    """The transport that receives: http_json, soap, form, dbview, dicom, or a plugin's (`specbridge plugins`)."""
     spec: str | None = None
     """Qualified interface of the messages (`hospital_lis/lab_report_view`); DICOM needs none."""
     settings: dict[str, Any] = msgspec.field(default_factory=dict)
-    """Adapter settings: listen address, database path and poll interval, AE title and port..."""
+    """Adapter settings: listen address, database path and poll interval, AE title and port... checked against
+    the transport's settings schema when the bridge opens (file:line findings, as for specs)."""
     note: str | None = None
 
 
@@ -54,6 +56,10 @@ class Target(_S, kw_only=True):
     """Static request headers (envelope fields such as authoritytype); `{name}` takes a credential."""
     supply: dict[str, str] = msgspec.field(default_factory=dict)
     """Request fields the deployment supplies (xinjiang_mr strCredential): templates over credentials."""
+    transport: str | None = None
+    """A transport's outbound half to send with (a plugin's, say); default: HTTP or SOAP per the interface's binding."""
+    transport_settings: dict[str, Any] = msgspec.field(default_factory=dict)
+    """That transport's settings, checked against its settings schema."""
     concurrency: int = 4
     timeout_s: float = 30.0
     retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
@@ -76,7 +82,24 @@ class Route(_S, kw_only=True):
     mapping: str | None = None
     """Mapping from the source record to the canonical model (none: the source is canonical)."""
     to: list[RouteTarget]
+    reply: Literal["async", "sync"] = "async"
+    """async: journal, acknowledge, deliver later. sync (queries): the source's call waits while the
+    bridge journals, sends to its one target and answers with the platform's reply translated back
+    (engine/runtime/query.py); a failed query is not retried later: no one would read the answer."""
+    reply_timeout_s: float | None = None
+    """sync: how long the caller waits for the platform (default: the target's timeout_s)."""
     note: str | None = None
+
+
+class AdminConfig(_S, kw_only=True):
+    """The operator surface of a running bridge: /metrics, /health, /ready, the admin API and dashboard."""
+
+    host: str = "127.0.0.1"
+    """Listen address; loopback by default (put a TLS proxy in front to reach it from elsewhere)."""
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    """0 picks a free port (printed at start); set a fixed one for Prometheus to scrape."""
+    token: Annotated[str, msgspec.Meta(pattern=r"^(env|file):.+")] | None = None
+    """Bearer token of the admin API by reference, `env:NAME` or `file:PATH`; none: the API is off."""
 
 
 class Bridge(_S, kw_only=True):
@@ -88,5 +111,5 @@ class Bridge(_S, kw_only=True):
     sources: dict[str, Source]
     targets: dict[str, Target]
     routes: list[Route]
-    admin: dict[str, Any] | None = None
+    admin: AdminConfig | None = None
     note: str | None = None

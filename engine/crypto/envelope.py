@@ -28,6 +28,7 @@ import msgspec
 from engine.crypto import aes, codec, sm4
 from engine.crypto import rsa as _rsa
 from engine.crypto.errors import (
+    BadSignatureError,
     CryptoConfigError,
     DecryptionError,
     KeyFormatError,
@@ -50,7 +51,7 @@ from engine.crypto.profile import (
 )
 from engine.crypto.replay import MemoryNonceStore, NonceStore, ReplayGuard
 from engine.crypto.signer import Canonicalizer, DigestSigner
-from engine.crypto.sm2 import SM2Backend, get_backend, sm2_decrypt, sm2_encrypt, sm2_sign, sm2_verify
+from engine.crypto.sm2 import SM2Backend, get_backend, sm2_decrypt, sm2_encrypt
 
 Role = Literal["client", "platform", "both"]
 """client seals requests and opens responses; platform opens requests and seals responses."""
@@ -300,10 +301,26 @@ class _Symmetric:
 
 
 class _Signer:
-    """A compiled Signature recipe."""
+    """A compiled Signature recipe: its signer and canonical recipe looked up in the extension registry.
+
+    Built-in digest signers over the built-in `pairs` recipe keep the key among the pairs (DigestSigner);
+    every other combination signs the recipe's bytes through the signer's seam (engine.plugins.seams.Signer).
+    """
 
     def __init__(self, sig: Signature, keys: _Keys, backend: Callable[[], SM2Backend], uid: bytes, where: str) -> None:
+        from engine.plugins.builtin import SignOptions
+        from engine.plugins.registry import current
+        from engine.plugins.spec import profile_settings
+
         self.spec, self.backend, self.uid, self.where = sig, backend, uid, where
+        reg = current()
+        ext = reg.get("signer", sig.algorithm)
+        if ext is None:
+            raise CryptoConfigError(f"{where}.algorithm: {reg.missing('signer', sig.algorithm)}")
+        recipe = reg.get("canonical", sig.canonical or "pairs")
+        if recipe is None:
+            raise CryptoConfigError(f"{where}.canonical: {reg.missing('canonical', sig.canonical or 'pairs')}")
+        self.ext, self.recipe = ext, recipe
         names = [i.name for i in sig.inputs]
         self.canon = Canonicalizer(
             fields=tuple(names) if names else None,
@@ -313,26 +330,61 @@ class _Signer:
             skip_empty=sig.skip_empty,
             text_encoding=sig.text_encoding,
         )
+        self.recipe_settings: Any = SignOptions(sig, uid, backend, where) if recipe.builtin else (
+            profile_settings(recipe, sig.canonical_settings, f"{where}.canonical_settings"))
         self.digest: DigestSigner | None = None
         self.secret: str | None = None
         self.private: Any = None
         self.public: Any = None
-        if sig.algorithm == "sm2":
-            self.private = keys.load(sig.private_key, load_sm2_private_key, f"{where}.private_key", ("client",))
-            self.public = keys.load(sig.public_key, load_sm2_public_key, f"{where}.public_key", ("platform",))
-        elif sig.algorithm == "rsa-sha256":
-            self.private = keys.load(sig.private_key, _rsa.load_rsa_private_key, f"{where}.private_key", ("client",))
-            self.public = keys.load(sig.public_key, _rsa.load_rsa_public_key, f"{where}.public_key", ("platform",))
+        if not ext.builtin:
+            self.settings: Any = profile_settings(ext, sig.settings, f"{where}.settings")
+            self._plugin_keys(keys)
+            return
+        if sig.settings is not None:
+            raise CryptoConfigError(f"{where}.settings: signer `{sig.algorithm}` takes no settings")
+        self.settings = SignOptions(sig, uid, backend, where)
+        if sig.algorithm in ("sm2", "rsa-sha256"):
+            self.private = keys.load(sig.private_key, lambda raw: ext.impl.load_key(raw, private=True, settings=None),
+                                     f"{where}.private_key", ("client",))
+            self.public = keys.load(sig.public_key, lambda raw: ext.impl.load_key(raw, private=False, settings=None),
+                                    f"{where}.public_key", ("platform",))
         else:
             self.digest = DigestSigner(
                 self.canon,
-                sig.algorithm,
+                sig.algorithm,  # type: ignore[arg-type]
                 sig.key_placement,
                 sig.key_name,
                 sig.output,  # type: ignore[arg-type]
             )
             if sig.key_placement != "none":
                 self.secret = keys.text(sig.key, f"{where}.key")
+            self.private = self.public = self.secret
+
+    def _plugin_keys(self, keys: _Keys) -> None:
+        """A plugin signer's keys: the shared `key` for both, else `private_key` to sign, `public_key` to verify."""
+        sig, where = self.spec, self.where
+
+        def load(raw: Any, private: bool, what: str) -> Any:
+            if raw is None:
+                return None
+            return self._call(self.ext.impl.load_key, raw, returns=object, what=f"load_key ({what})", private=private)
+
+        if sig.key is not None:
+            self.private = self.public = load(keys.raw(sig.key, f"{where}.key"), True, f"{where}.key")
+        else:
+            self.private = load(keys.raw(sig.private_key, f"{where}.private_key", ("client",) if sig.private_key else ()), True,
+                                f"{where}.private_key")
+            self.public = load(keys.raw(sig.public_key, f"{where}.public_key", ("platform",) if sig.public_key else ()), False,
+                               f"{where}.public_key")
+
+    def _call(self, fn: Callable[..., Any], *args: Any, returns: Any, what: str, **kw: Any) -> Any:
+        from engine.plugins.errors import ExtensionCryptoError
+        from engine.plugins.guard import call
+
+        if kw:
+            return call(self.ext, lambda *a: fn(*a, **kw, settings=self.settings), *args, returns=returns, what=what,
+                        error=ExtensionCryptoError)
+        return call(self.ext, fn, *args, returns=returns, what=what, error=ExtensionCryptoError)
 
     def values(self, m: Message, ts: str | None, nonce: str | None, main_sig: str | None) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -366,24 +418,37 @@ class _Signer:
         return out
 
     def _message(self, m: Message, ts: str | None, nonce: str | None, main_sig: str | None) -> bytes:
-        if not self.spec.inputs:
-            return m.body
-        return self.canon.join(self.values(m, ts, nonce, main_sig))
+        """The bytes that are signed: the canonical recipe over the named inputs (or the body)."""
+        values = self.values(m, ts, nonce, main_sig) if self.spec.inputs else {}
+        if self.recipe.builtin:
+            return self.recipe.impl(values, m.body, self.recipe_settings)  # type: ignore[no-any-return]
+        from engine.plugins.errors import ExtensionCryptoError
+        from engine.plugins.guard import call
+
+        return call(self.recipe, self.recipe.impl, values, m.body, self.recipe_settings,  # type: ignore[no-any-return]
+                    returns=bytes, what="building the canonical string", error=ExtensionCryptoError)
+
+    def _needs_key(self, ref: SecretRef | None) -> bool:
+        """Whether signing/verifying cannot go on without the key it lacks: built-in sm2/rsa always,
+        a plugin signer when the recipe names a key (a keyless plugin signer gets None)."""
+        if self.ext.builtin:
+            return self.digest is None
+        return ref is not None or self.spec.key is not None
+
+    def _legacy_digest(self) -> bool:
+        return self.digest is not None and self.recipe.builtin
 
     def sign(self, m: Message, ts: str | None = None, nonce: str | None = None, main_sig: str | None = None) -> str:
         s = self.spec
-        if self.digest is not None:
+        if self._legacy_digest():
+            assert self.digest is not None
             if not s.inputs:
                 return self.digest.sign({"body": m.body.decode(s.text_encoding)}, self.secret)
             return self.digest.sign(self.values(m, ts, nonce, main_sig), self.secret)
-        if self.private is None:
+        if self.private is None and self._needs_key(s.private_key):
             raise KeyNotConfiguredError(f"{self.where}: no private key configured for signing")
-        msg = self._message(m, ts, nonce, main_sig)
-        if s.algorithm == "sm2":
-            sig = sm2_sign(self.private, msg, uid=self.uid, fmt=s.sm2.signature_format, backend=self.backend())
-        else:
-            sig = _rsa.rsa_sign_sha256(self.private, msg)
-        return codec.encode(sig, s.output)
+        return self._call(self.ext.impl.sign, self._message(m, ts, nonce, main_sig), self.private, self.settings, returns=str,  # type: ignore[no-any-return]
+                          what="sign")
 
     def verify(self, m: Message, ts: str | None = None, nonce: str | None = None, main_sig: str | None = None) -> None:
         s = self.spec
@@ -392,18 +457,18 @@ class _Signer:
             if s.required:
                 raise MissingSignatureError(f"{self.where}: message carries no {s.carry.name}")
             return
-        if self.digest is not None:
+        if self._legacy_digest():
+            assert self.digest is not None
             values = self.values(m, ts, nonce, main_sig) if s.inputs else {"body": m.body.decode(s.text_encoding)}
             self.digest.verify(values, got, self.secret)
             return
-        if self.public is None:
+        if self.public is None and self._needs_key(s.public_key):
             raise KeyNotConfiguredError(f"{self.where}: no public key configured for verification")
-        sig = codec.decode(got, s.output, what=f"{self.where} signature")
-        msg = self._message(m, ts, nonce, main_sig)
-        if s.algorithm == "sm2":
-            sm2_verify(self.public, msg, sig, uid=self.uid, fmt=s.sm2.signature_format, backend=self.backend())
-        else:
-            _rsa.rsa_verify_sha256(self.public, msg, sig)
+        ok = self._call(self.ext.impl.verify, self._message(m, ts, nonce, main_sig), got, self.public, self.settings, returns=bool,
+                        what="verify")
+        if not ok:
+            who = "" if self.ext.builtin else f" ({self.ext.label})"
+            raise BadSignatureError(f"{self.where}: signature does not match (altered fields, or another key){who}")
 
 
 # --- the compiled profile ------------------------------------------------------------------
@@ -498,6 +563,16 @@ class CompiledProfile:
             )
             if ar.signature is not None:
                 self.replay_signer = _Signer(ar.signature, keys, self.backend, self.uid, "anti_replay.signature")
+
+        self.steps: list[tuple[Any, Any]] = _steps(profile)
+        """Plugin envelope steps with their settings, in profile order."""
+
+    def _step(self, op: str, m: Message) -> None:
+        from engine.plugins.errors import ExtensionCryptoError
+        from engine.plugins.guard import call
+
+        for ext, settings in self.steps if op == "seal" else reversed(self.steps):
+            call(ext, getattr(ext.impl, op), m, settings, returns=type(None), what=op, error=ExtensionCryptoError)
 
     def backend(self) -> SM2Backend:
         """The SM2 backend this profile uses (resolved on first SM2 operation)."""
@@ -613,6 +688,8 @@ class CompiledProfile:
         if self.replay_signer is not None:
             src = m if self.replay_signer.spec.over == "ciphertext" else Message(plain.body, m.headers, plain.params)
             _put(self.replay_signer.spec.carry, self.replay_signer.sign(src, ts, nonce, main_sig), m.headers, m.params)
+        if self.steps:
+            self._step("seal", m)
         return m
 
     def open_request(
@@ -625,6 +702,8 @@ class CompiledProfile:
     ) -> Message:
         """Platform side: check freshness, verify, unwrap, decrypt. Raises a specific CryptoError on any failure."""
         m = Message(bytes(body), dict(headers or {}), dict(params or {}))
+        if self.steps:
+            self._step("open", m)
         ts = nonce = None
         ar = self.profile.anti_replay
         if self.replay is not None and ar is not None:
@@ -728,6 +807,25 @@ class CompiledProfile:
         if isinstance(obj, list):
             return [self._walk(v, fn) for v in obj]
         return obj
+
+
+def _steps(profile: CryptoProfile) -> list[tuple[Any, Any]]:
+    """The profile's `steps`, looked up in the extension registry, with their settings decoded."""
+    if not profile.steps:
+        return []
+    from engine.plugins.registry import current
+    from engine.plugins.spec import profile_settings, ref
+
+    reg, out = current(), []
+    for i, item in enumerate(profile.steps):
+        got = ref(item)
+        if got is None:
+            raise CryptoConfigError(f"steps[{i}]: a step is a name or a one-key mapping {{name: settings}}")
+        ext = reg.get("envelope_step", got[0])
+        if ext is None:
+            raise CryptoConfigError(f"steps[{i}]: {reg.missing('envelope_step', got[0])}")
+        out.append((ext, profile_settings(ext, got[1], f"steps[{i}]")))
+    return out
 
 
 def compile_profile(

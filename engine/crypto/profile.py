@@ -10,13 +10,13 @@ configuration maps to `env:VAR` or `file:PATH`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from engine.crypto.codec import TextEncoding
 from engine.crypto.rsa import RsaPadding
-from engine.crypto.signer import DigestAlgorithm, KeyPlacement, OutputEncoding, PairFormat, SortOrder
+from engine.crypto.signer import KeyPlacement, OutputEncoding, PairFormat, SortOrder
 from engine.crypto.sm2.codec import CipherLayout, SignatureFormat
 
 if TYPE_CHECKING:
@@ -179,10 +179,17 @@ class SignInput(_S, kw_only=True):
 class Signature(_S, kw_only=True):
     """A signature recipe: what is signed, how, and where the signature travels."""
 
-    algorithm: Literal[DigestAlgorithm, "sm2", "rsa-sha256"]
-    """md5/sha1/sha256/sm3 (keyed by concatenation), hmac-*, sm2 (SM3withSM2), rsa-sha256 (SHA256withRSA)."""
+    algorithm: str
+    """md5/sha1/sha256/sm3 (keyed by concatenation), hmac-*, sm2 (SM3withSM2), rsa-sha256 (SHA256withRSA),
+    or a signer a plugin registers (see `specbridge plugins`)."""
+    settings: dict[str, Any] | None = None
+    """A plugin signer's settings, checked against the schema it declares (built-in signers take none)."""
     inputs: list[SignInput] = msgspec.field(default_factory=list)
     """The values signed, in this order (before `sort`); empty means the raw body bytes."""
+    canonical: str | None = None
+    """The canonical-string recipe: `pairs` (the default: inputs per sort, pair, joiner, skip_empty) or a plugin's."""
+    canonical_settings: dict[str, Any] | None = None
+    """A plugin recipe's settings."""
     over: Literal["plaintext", "ciphertext"] = "plaintext"
     """With an envelope: body and params are read before (plaintext) or after (ciphertext) encryption."""
     sort: SortOrder = "none"
@@ -241,6 +248,9 @@ class CryptoProfile(_S, kw_only=True):
     fields: FieldCipher | None = None
     signature: Signature | None = None
     anti_replay: AntiReplay | None = None
+    steps: list[str | dict[str, dict[str, Any] | None]] | None = None
+    """Envelope steps plugins register, by name or `{name: {settings}}`: run after the built-in parts when
+    sealing a request, before them (in reverse order) when opening one."""
     verified: bool = False
     """True once the recipe is confirmed against the real platform (a vendor sample, a live test)."""
     note: str | None = None

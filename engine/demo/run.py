@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import time
 from contextlib import AsyncExitStack
@@ -18,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from engine.admin.app import start_admin
 from engine.demo.sample import build_hospital
 from engine.runtime.serve import Running, open_bridge, start_sources
 from engine.spec import load_specs
@@ -69,13 +71,19 @@ class Progress:
             sys.stdout.write("\n")
 
 
-async def _post_his(port: int, path: str, bodies: tuple[dict[str, Any], ...]) -> int:
-    ok = 0
+async def _post_his(port: int, path: str, bodies: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    """Each call's answer (the bridge's JSON reply; a query's carries the platform's answer)."""
+    answers = []
     async with aiohttp.ClientSession() as http:
         for body in bodies:
             async with http.post(f"http://127.0.0.1:{port}{path}", json=body) as resp:
-                ok += resp.status == 200
-    return ok
+                got = await resp.json(content_type=None) if resp.status == 200 else {"code": str(resp.status)}
+                answers.append(got if isinstance(got, dict) else {"code": "?"})
+    return answers
+
+
+def _ok(answer: dict[str, Any]) -> bool:
+    return str(answer.get("code", "0")) == "0"
 
 
 async def run_demo(out: Path, specs_dir: Path, *, timeout_s: float = 180.0) -> int:
@@ -110,16 +118,27 @@ async def run_demo(out: Path, specs_dir: Path, *, timeout_s: float = 180.0) -> i
         runtime, _ = await open_bridge(specs_dir / "bridges" / "demo.yaml", specs_dir)
         runtime.base_dir = out
         await runtime.start()
+        (out / "admin.token").write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        (out / "admin.token").chmod(0o600)
         running = Running(runtime, await start_sources(runtime, out))
         stack.push_async_callback(running.stop)
+        running.admin = await start_admin(runtime, out)
+        _say(f"  admin   {running.admin.url}  (dashboard at /, /metrics; token in {out / 'admin.token'})")
         for name, src in running.sources.items():
             port = getattr(src, "port", None)
             where = f" 127.0.0.1:{port}" if port else " (polling the views)"
             _say(f"  source {name:<10} {runtime.bridge.sources[name].adapter:<9}{where}")
         his_mr, his_ih, scp = running.sources["his_mr"], running.sources["his_ih"], running.sources["pacs_scp"]
-        n_mr = await _post_his(his_mr.port, "/his/mr/recognition-query", data.recognition_queries)
-        n_ih = await _post_his(his_ih.port, "/his/ih/online-visit", data.online_visits)
-        _say(f"  HIS posted {n_mr} recognition queries and {n_ih} online visits to the bridge's API")
+        answers = await _post_his(his_mr.port, "/his/mr/recognition-query", data.recognition_queries)
+        n_ih = sum(map(_ok, await _post_his(his_ih.port, "/his/ih/online-visit", data.online_visits)))
+        answered = sum(map(_ok, answers))
+        _say(f"  HIS asked {len(answers)} recognition queries and waited: {answered} answered by city_lab_mr HR01 "
+             f"({sum(1 for a in answers if a.get('FOUND'))} with recognisable reports: no interface of city_lab_mr's document "
+             "feeds its report store, so its twin has none)")
+        for q, a in zip(data.recognition_queries, answers, strict=True):
+            shown = f"FOUND={str(a.get('FOUND', False)).lower()}" + (f" VIEW_URL={a['VIEW_URL']}" if a.get("VIEW_URL") else "")
+            _say(f"    {q['PATIENT_ID']} {q['VISIT_NO']:<16} code {a.get('code')} {shown if _ok(a) else a.get('message', '')}")
+        _say(f"  HIS posted {n_ih} online visits to the bridge's API (journalled, delivered in the background)")
         from adapters.dicom import DicomScu
 
         scu = DicomScu("127.0.0.1", scp.port, called_ae="SPECBRIDGE", calling_ae="DEMO_PACS")
@@ -152,6 +171,9 @@ async def run_demo(out: Path, specs_dir: Path, *, timeout_s: float = 180.0) -> i
             good = st.get("SENT", 0) == n and got >= n
             ok &= good
             _say(f"  {iface:<40} {n:>8} {st.get('SENT', 0):>6} {st.get('DEAD', 0):>6} {got:>9}  {'ok' if good else 'MISSING'}")
+        if answered != len(answers):
+            ok = False
+            _say(f"  {len(answers) - answered} recognition queries were NOT answered")
         if not ok:
             dead_msgs = await runtime.journal.search(state="DEAD", limit=5)
             for m in dead_msgs:

@@ -8,8 +8,9 @@ costs one hop. This needs `Connection._execute`, which aiosqlite has kept since 
 checks for it so an upgrade that drops it fails loudly at open, not mid-flight.
 
 Group commit: writes queue up while the thread is busy committing the previous batch, then run as
-one transaction (each in its own SAVEPOINT, so one failing write does not undo the others) with a
-single commit: one fsync for many messages under synchronous=FULL.
+one transaction with a single commit: one fsync for many messages under synchronous=FULL. One
+failing write does not undo the others (see `run_batch`), which is why an op must have no effect
+outside its connection: it may run twice.
 """
 
 from __future__ import annotations
@@ -73,26 +74,43 @@ async def open_db(path: str, *, synchronous: str = "FULL") -> Db:
 
 
 def run_batch(conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
-    """One transaction, one commit; each op isolated in a savepoint. Returns (ok, result|exception)."""
-    out: list[tuple[bool, Any]] = []
+    """One transaction, one commit. Returns (ok, result|exception) per op.
+
+    The ops run straight through; only when one raises is the transaction rolled back and the batch
+    run again with each op in its own savepoint, so that one failing write does not undo the others.
+    Savepoints cost two statements per op, and ops rarely fail. Running an op again is safe because
+    an op is a function of the connection alone (its effects are undone with the transaction)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for op in ops:
-            conn.execute("SAVEPOINT op")
-            try:
-                result = op(conn)
-            except Exception as exc:  # handed to that op's caller
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                out.append((False, exc))
-            else:
-                conn.execute("RELEASE op")
-                out.append((True, result))
+        try:
+            out: list[tuple[bool, Any]] = [(True, op(conn)) for op in ops]
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            if len(ops) == 1:  # nothing else to keep
+                return [(False, exc)]
+            conn.execute("BEGIN IMMEDIATE")
+            out = _isolated(conn, ops)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    return out
+
+
+def _isolated(conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+    out: list[tuple[bool, Any]] = []
+    for op in ops:
+        conn.execute("SAVEPOINT op")
+        try:
+            result = op(conn)
+        except Exception as exc:  # handed to that op's caller
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            out.append((False, exc))
+        else:
+            conn.execute("RELEASE op")
+            out.append((True, result))
     return out
 
 

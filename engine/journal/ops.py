@@ -39,6 +39,8 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+_INSERT_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
 # Older versions of a key that are not SENT are superseded by a new one (policy latest). Pending ones
 # nobody holds go DEAD now; one in flight finishes its attempt (then goes DEAD unless it was sent);
 # DEAD ones only get the mark, so replay_dead never sends stale data over the new version.
@@ -108,6 +110,20 @@ def receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_pol
     return Receipt(mid, duplicate=False, version=version)
 
 
+def receive_held(c: sqlite3.Connection, rec: Incoming, created_at: float, default_policy: KeyPolicy,
+                 until: float, lease: str) -> tuple[Receipt, bool]:
+    """`receive`, and lease the message to the caller in the same transaction, so no delivery loop
+    can claim it first (a synchronous query is sent by the request that brought it). Not held: a
+    duplicate that was SENT already, was superseded, or that another holder has in flight."""
+    r = receive(c, rec, created_at, default_policy)
+    cur = c.execute(
+        "UPDATE messages SET next_attempt_at = ?, lease = ?, updated_at = ? WHERE id = ? AND state != 'SENT'"
+        " AND superseded_by IS NULL AND (lease IS NULL OR next_attempt_at <= ?)",
+        (until, lease, created_at, r.id, created_at),
+    )
+    return r, cur.rowcount == 1
+
+
 def _holder(c: sqlite3.Connection, mid: int, lease: str | None) -> tuple[str, int | None]:
     """(state, superseded_by) of a message, checking the caller still holds it when it says it does."""
     row = c.execute("SELECT state, lease, superseded_by FROM messages WHERE id = ?", (mid,)).fetchone()
@@ -129,8 +145,14 @@ def _clip(body: str | bytes | None, limit: int) -> str | None:
 
 def add_attempt(c: sqlite3.Connection, mid: int, a: Attempt, now: float, max_body: int) -> int:
     n = c.execute("SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE message_id = ?", (mid,)).fetchone()[0]
+    _insert_attempt(c, mid, n, a, now, max_body)
+    c.execute("UPDATE messages SET attempts = attempts + 1, updated_at = ? WHERE id = ?", (now, mid))
+    return int(n)
+
+
+def _insert_attempt(c: sqlite3.Connection, mid: int, n: int, a: Attempt, now: float, max_body: int) -> None:
     c.execute(
-        f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _INSERT_ATTEMPT,
         (
             mid,
             n,
@@ -144,8 +166,6 @@ def add_attempt(c: sqlite3.Connection, mid: int, a: Attempt, now: float, max_bod
             _clip(a.error, 1024),
         ),
     )
-    c.execute("UPDATE messages SET attempts = attempts + 1, updated_at = ? WHERE id = ?", (now, mid))
-    return int(n)
 
 
 def record_attempt(c: sqlite3.Connection, mid: int, a: Attempt, now: float, max_body: int, lease: str | None) -> int:
@@ -173,28 +193,49 @@ def finish(
     reason: str | None = None,
     next_attempt_at: float | None = None,
 ) -> State:
-    """End an attempt: SENT, ERROR (retry at next_attempt_at) or DEAD. Releases the lease."""
-    _, superseded = _holder(c, mid, lease)
+    """End an attempt: SENT, ERROR (retry at next_attempt_at) or DEAD. Releases the lease.
+
+    Three statements (the hot path's: once per delivery): the holder check reads the next attempt
+    number too, and one UPDATE both counts the attempt and sets the state."""
+    row = c.execute(
+        "SELECT lease, superseded_by, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE message_id = ?) FROM messages WHERE id = ?",
+        (mid, mid),
+    ).fetchone()
+    if row is None:
+        raise UnknownMessage(f"message #{mid} not in journal")
+    if lease is not None and row[0] != lease:
+        raise LeaseLost(f"message #{mid}: lease {lease} lost")
+    superseded = row[1]
     if attempt is not None:
-        add_attempt(c, mid, attempt, now, max_body)
+        _insert_attempt(c, mid, row[2], attempt, now, max_body)
     if state is State.ERROR and superseded is not None:
         state, reason, next_attempt_at = State.DEAD, f"superseded by #{superseded}", None
     if state is not State.ERROR:
         next_attempt_at = None
     c.execute(
-        "UPDATE messages SET state = ?, next_attempt_at = ?, lease = NULL, last_error = ?, updated_at = ? WHERE id = ?",
-        (state, next_attempt_at, reason, now, mid),
+        "UPDATE messages SET state = ?, next_attempt_at = ?, lease = NULL, last_error = ?, updated_at = ?, attempts = attempts + ?"
+        " WHERE id = ?",
+        (state, next_attempt_at, reason, now, 1 if attempt is not None else 0, mid),
     )
     return state
 
 
-def claim(c: sqlite3.Connection, target: str, limit: int, now: float, until: float, lease: str) -> list[Message]:
+def not_paused(sql: str, skip_routes: Sequence[str]) -> str:
+    """`sql` (a due-index walk) also skipping messages of paused routes: they stay journalled, undelivered."""
+    if not skip_routes:
+        return sql
+    cond = f"AND (m.route IS NULL OR m.route NOT IN ({','.join('?' * len(skip_routes))}))\nORDER BY"
+    return sql.replace("ORDER BY", cond, 1)
+
+
+def claim(c: sqlite3.Connection, target: str, limit: int, now: float, until: float, lease: str,
+          skip_routes: Sequence[str] = ()) -> list[Message]:
     c.execute(
         "UPDATE messages SET state = 'DEAD', next_attempt_at = NULL, lease = NULL, updated_at = ?"
         " WHERE target = ? AND superseded_by IS NOT NULL AND next_attempt_at <= ?",
         (now, target, now),
     )
-    ids = [r[0] for r in c.execute(_CLAIM, (target, now, limit))]
+    ids = [r[0] for r in c.execute(not_paused(_CLAIM, skip_routes), (target, now, *skip_routes, limit))]
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
@@ -340,3 +381,10 @@ def prune_chunk(c: sqlite3.Connection, after: int, upto: int, states: Iterable[s
 def prune_bound(c: sqlite3.Connection, older_than: float) -> int:
     row = c.execute("SELECT id FROM messages WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT 1", (older_than,)).fetchone()
     return int(row[0]) if row else 0
+
+
+def prune_count(c: sqlite3.Connection, upto: int, states: Sequence[str]) -> int:
+    """How many messages up to id `upto` are in these states (what a prune would delete)."""
+    marks = ",".join("?" * len(states))
+    sql = f"SELECT count(*) FROM messages INDEXED BY ix_messages_state WHERE state IN ({marks}) AND id <= ?"
+    return int(c.execute(sql, (*states, upto)).fetchone()[0])

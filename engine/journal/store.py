@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from engine.journal import ops
 from engine.journal.db import Db, Writer, open_db
@@ -131,6 +131,17 @@ class Journal:
         created = self._created_at()
         return await self._writer.submit(lambda c: ops.receive(c, rec, created, self.key_policy))
 
+    async def receive_held(self, record: Incoming, *, lease_s: float | None = None) -> tuple[Receipt, str | None]:
+        """Journal one record and hold it (durable when this returns): (receipt, lease), the lease
+        None when it cannot be held (a duplicate already SENT or in flight elsewhere). A message
+        whose holder dies is due again when the lease runs out, like a claimed one."""
+        created = self._created_at()
+        self._leases += 1
+        lease = f"{self._owner}.{self._leases}"
+        until = created + (self.lease_s if lease_s is None else lease_s)
+        receipt, held = await self._writer.submit(lambda c: ops.receive_held(c, record, created, self.key_policy, until, lease))
+        return receipt, lease if held else None
+
     async def receive_many(self, records: Sequence[Incoming]) -> list[Receipt]:
         """Journal a batch (a poller's page) in one transaction; all or nothing."""
         stamped = [(r, self._created_at()) for r in records]
@@ -143,14 +154,17 @@ class Journal:
 
     # -- delivering ------------------------------------------------------------------------------
 
-    async def claim_due(self, target: str, limit: int = 50, now: float | None = None, *, lease_s: float | None = None) -> list[Message]:
+    async def claim_due(self, target: str, limit: int = 50, now: float | None = None, *, lease_s: float | None = None,
+                        skip_routes: Collection[str] = ()) -> list[Message]:
         """Lease up to `limit` due messages of a target, oldest due first. The lease (the returned
-        messages' `lease`) expires after lease_s; unfinished messages are then due again."""
+        messages' `lease`) expires after lease_s; unfinished messages are then due again.
+        skip_routes: paused routes, whose messages wait in the journal."""
         t = self._now(now)
         self._leases += 1
         lease = f"{self._owner}.{self._leases}"
         until = t + (self.lease_s if lease_s is None else lease_s)
-        return await self._writer.submit(lambda c: ops.claim(c, target, limit, t, until, lease))
+        skip = tuple(skip_routes)
+        return await self._writer.submit(lambda c: ops.claim(c, target, limit, t, until, lease, skip))
 
     async def record_attempt(self, message_id: int, attempt: Attempt, *, lease: str | None = None, now: float | None = None) -> int:
         """Store one attempt (e.g. a reauth before the resend). Returns its number."""
@@ -275,9 +289,15 @@ class Journal:
             )
         )
 
-    async def next_due(self, target: str) -> float | None:
+    async def next_due(self, target: str, *, skip_routes: Collection[str] = ()) -> float | None:
         """When the target's next message falls due (a retry, or a lease running out): lets a
         sender sleep exactly until then instead of polling. One index probe (ix_messages_due)."""
+        if skip_routes:
+            skip = tuple(skip_routes)
+            sql = ops.not_paused("SELECT m.next_attempt_at FROM messages AS m INDEXED BY ix_messages_due"
+                                 " WHERE m.target = ? AND m.next_attempt_at IS NOT NULL ORDER BY m.next_attempt_at LIMIT 1", skip)
+            row = await self._db.call(lambda c: c.execute(sql, (target, *skip)).fetchone())
+            return None if row is None else float(row[0])
         row = await self._db.call(
             lambda c: c.execute("SELECT MIN(next_attempt_at) FROM messages WHERE target = ? AND next_attempt_at IS NOT NULL",
                                 (target,)).fetchone()
@@ -288,17 +308,23 @@ class Journal:
         """Counts: {interface: {state: n}}."""
         return await self._db.call(ops.stats)
 
-    async def prune(self, older_than: float, states: Iterable[State | str] = (State.SENT, State.DEAD), *, chunk: int = 5000) -> int:
+    async def prune(self, older_than: float, states: Iterable[State | str] = (State.SENT, State.DEAD), *, chunk: int = 5000,
+                    dry_run: bool = False, progress: Callable[[int], None] | None = None) -> int:
         """Delete messages created before older_than in the given states, with their attempts.
 
         Works in chunks so live traffic is not blocked behind one huge transaction. Pruned keys are
-        forgotten: the idempotency window is the retention."""
+        forgotten: the idempotency window is the retention. dry_run: only count what would go;
+        progress: called with each chunk's count (`specbridge prune` draws a bar with it)."""
         wanted = [str(State(s)) for s in states]
         upto = await self._db.call(lambda c: ops.prune_bound(c, older_than))
+        if dry_run:
+            return await self._db.call(lambda c: ops.prune_count(c, upto, wanted))
         removed, after = 0, 0
         while after < upto:
             n, after = await self._writer.submit(lambda c, a=after: ops.prune_chunk(c, a, upto, wanted, chunk))
             removed += n
+            if progress is not None and n:
+                progress(n)
         return removed
 
     # -- small key/value store (token counters, watermarks) ---------------------------------------

@@ -22,10 +22,15 @@ from typing import Any
 import msgspec
 
 from adapters.base import InboundMessage, Reply
+from engine import logs
+from engine.admin.metrics import RuntimeMetrics
 from engine.auth import AuthError, TokenCapReached
-from engine.bridge.model import Bridge, Route, RouteTarget
+from engine.bridge.model import Bridge, Route, RouteTarget, Target
+from engine.errors import SpecbridgeError
 from engine.journal import Attempt, Journal, Message
+from engine.plugins.errors import ExtensionError
 from engine.retry import RetryPolicy, decide
+from engine.runtime import query
 from engine.runtime.config import credentials_of, secrets_of
 from engine.runtime.target import TargetClient
 from engine.spec.loader import SpecSet
@@ -34,6 +39,7 @@ from engine.spec.validate import holds
 from engine.translate import MappingSet, TranslateError
 
 log = logging.getLogger("specbridge.runtime")
+PAUSED_KEY = "runtime:paused_routes"
 
 
 @dataclass(slots=True)
@@ -63,6 +69,40 @@ def _when(rt: RouteTarget, record: Any) -> bool:
     return isinstance(record, dict) and holds(rt.when, record, record)
 
 
+def platform_digest(specset: SpecSet, pid: str) -> str:
+    """A platform's spec as a hash, so a reload rebuilds only what uses a platform that changed.
+    Common code tables and groups count for every platform: any of them may use one."""
+    h = hashlib.sha256(pid.encode())
+    ps = specset.platforms.get(pid)
+    parts: list[Any] = [] if ps is None else [
+        ps.platform, *(ps.interfaces[k].spec for k in sorted(ps.interfaces)),
+        *(ps.groups[k][0] for k in sorted(ps.groups)), *(ps.codes[k][0] for k in sorted(ps.codes))]
+    parts += [*(specset.common_groups[k][0] for k in sorted(specset.common_groups)),
+              *(specset.common_codes[k][0] for k in sorted(specset.common_codes))]
+    for p in parts:
+        h.update(msgspec.json.encode(p))
+    return h.hexdigest()
+
+
+def target_digest(t: Target, specset: SpecSet, secrets: dict[str, Any], creds: dict[str, Any]) -> str:
+    """Everything a TargetClient is built from, as a hash (secret values go into it, never out)."""
+    h = hashlib.sha256(msgspec.json.encode(t))
+    h.update(platform_digest(specset, t.platform).encode())
+    for kind, values in (("secret", secrets), ("credential", creds)):
+        for k in sorted(values):
+            v = values[k]
+            h.update(f"\0{kind}:{k}\0".encode())
+            h.update(v if isinstance(v, bytes) else str(v).encode())
+    return h.hexdigest()
+
+
+def _same_token_source(a: TargetClient, b: TargetClient) -> bool:
+    """A token `a` holds is good for `b`: the same platform instance, auth settings and credentials."""
+    return (a.tokens is not None and b.tokens is not None and a.target.platform == b.target.platform
+            and a.target.base_url == b.target.base_url and a.credentials == b.credentials
+            and msgspec.json.encode(a.platform.platform.auth) == msgspec.json.encode(b.platform.platform.auth))
+
+
 class BridgeRuntime:
     def __init__(self, bridge: Bridge, specset: SpecSet, mappings: MappingSet, *, base_dir: Path,
                  clock: Callable[[], float] = time.time) -> None:
@@ -74,23 +114,48 @@ class BridgeRuntime:
         self.journal: Journal | None = None
         self.targets: dict[str, TargetClient] = {}
         self.stats = Stats()
+        self.metrics = RuntimeMetrics(clock)
+        self.paused: set[str] = set()
+        """Routes an operator paused: their messages stay journalled, undelivered (kept in the journal's kv)."""
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._wake: dict[str, asyncio.Event] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._digests: dict[str, str] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+        self.reloads = 0
+        self.reload_failures = 0
+        self.last_reload_error: str | None = None
+        """Hot reload (engine/runtime/reload.py): configurations taken, refused, and why the last was (None once one is taken)."""
 
     # -- life cycle -----------------------------------------------------------------------
+    async def open_journal(self) -> Journal:
+        """Open the bridge's journal (start does; `specbridge backfill` journals without delivering)."""
+        if self.journal is None:
+            jpath = self.base_dir / self.bridge.journal.path
+            jpath.parent.mkdir(parents=True, exist_ok=True)
+            self.journal = await Journal.open(str(jpath), synchronous=self.bridge.journal.synchronous)
+        return self.journal
+
     async def start(self) -> None:
-        jpath = self.base_dir / self.bridge.journal.path
-        jpath.parent.mkdir(parents=True, exist_ok=True)
-        self.journal = await Journal.open(str(jpath), synchronous=self.bridge.journal.synchronous)
+        await self.open_journal()
+        assert self.journal is not None
+        self.paused = set(msgspec.json.decode(await self.journal.kv_get(PAUSED_KEY) or "[]"))
         secrets = secrets_of(self.bridge, self.base_dir)
+        logs.register_secrets(secrets.values())  # masked in every log line from now on
         for name, t in self.bridge.targets.items():
             creds = credentials_of(t.credentials, secrets, self.base_dir)
+            logs.register_credentials(creds)
             self.targets[name] = TargetClient(name, t, self.specset.platforms[t.platform], secrets, creds, kv=self.journal)
+            self._digests[name] = target_digest(t, self.specset, secrets, creds)
             self._wake[name] = asyncio.Event()
         for name in self.targets:
-            self._workers.append(asyncio.create_task(self._deliver_loop(name), name=f"deliver:{name}"))
+            self._start_loop(name)
+
+    def _start_loop(self, name: str) -> None:
+        self._loops[name] = task = asyncio.create_task(self._deliver_loop(name), name=f"deliver:{name}")
+        self._workers.append(task)
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Graceful: stop claiming, let in-flight sends finish (bounded), close everything."""
@@ -102,10 +167,133 @@ class BridgeRuntime:
         for w in self._workers:
             w.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*self._retiring, return_exceptions=True)  # clients a reload replaced
         for t in self.targets.values():
             await t.close()
         if self.journal is not None:
             await self.journal.close()
+
+    # -- operating (the admin API) --------------------------------------------------------
+    def not_ready(self) -> str | None:
+        """Why the bridge cannot take and deliver messages right now (for /ready), or None."""
+        if self._stopping.is_set():
+            return "stopping"
+        if self.journal is None:
+            return "journal not open"
+        down = sorted(n for n in self.targets if n not in self._loops or self._loops[n].done())
+        if down:
+            return "delivery loop not running: " + ", ".join(down)
+        return None
+
+    def inflight(self) -> set[asyncio.Task[None]]:
+        return self._inflight
+
+    def wake(self, target: str | None = None) -> None:
+        """Look for due messages now (after a replay or a resume) instead of at the next poll."""
+        for name, ev in self._wake.items():
+            if target is None or name == target:
+                ev.set()
+
+    async def pause(self, route_id: str) -> None:
+        """Hold a route's deliveries; messages keep being journalled. Survives a restart."""
+        self.paused.add(route_id)
+        await self._save_paused()
+
+    async def resume(self, route_id: str) -> None:
+        """Deliver the route again, starting with what it held."""
+        self.paused.discard(route_id)
+        await self._save_paused()
+        for route in self.bridge.routes:
+            if route.id == route_id:
+                for rt in route.to:
+                    self.wake(rt.target)
+
+    async def _save_paused(self) -> None:
+        assert self.journal is not None
+        await self.journal.kv_set(PAUSED_KEY, msgspec.json.encode(sorted(self.paused)).decode())
+
+    # -- hot reload (engine/runtime/reload.py) --------------------------------------------
+    def swap(self, bridge: Bridge, specset: SpecSet, mappings: MappingSet) -> dict[str, list[str]]:
+        """Take a checked configuration while running. New target clients are built first (a secret
+        that cannot be read raises and nothing changes); then one step with no await switches it all,
+        so each receive and each claim sees one configuration. A send in flight finishes with the
+        client it started with, which is closed after its sends; a removed target's loop finishes its
+        batch and ends (its messages stay journalled); an unchanged target keeps its client. A client
+        replaced with the same platform instance and credentials hands on its token: none is spent.
+        Returns the target names added, changed, removed and whose token was kept."""
+        if bridge.journal != self.bridge.journal:
+            raise SpecbridgeError("journal settings changed: the journal moves only with a restart")
+        secrets = secrets_of(bridge, self.base_dir)
+        logs.register_secrets(secrets.values())  # a rotated secret is masked like the first one
+        fresh: dict[str, tuple[TargetClient, str]] = {}
+        for name, t in bridge.targets.items():
+            creds = credentials_of(t.credentials, secrets, self.base_dir)
+            logs.register_credentials(creds)
+            digest = target_digest(t, specset, secrets, creds)
+            if name not in self.bridge.targets or self._digests.get(name) != digest:
+                fresh[name] = (TargetClient(name, t, specset.platforms[t.platform], secrets, creds, kv=self.journal), digest)
+        before = self.bridge.targets
+        out: dict[str, list[str]] = {"added": [], "changed": [], "removed": [n for n in before if n not in bridge.targets],
+                                     "tokens_kept": []}
+        inflight = set(self._inflight)
+        self.bridge, self.specset, self.mappings = bridge, specset, mappings
+        for name, (client, digest) in fresh.items():
+            self._digests[name] = digest
+            if name in before:
+                old = self.targets[name]
+                if _same_token_source(old, client):
+                    client.tokens = old.tokens
+                    client.tokens._fetch = client._fetch_token  # type: ignore[union-attr]  # refreshes go out through the new client
+                    out["tokens_kept"].append(name)
+                self.targets[name] = client
+                self._retire(name, old, inflight)
+                self._wake[name].set()
+                out["changed"].append(name)
+            else:
+                self.targets[name] = client
+                self._wake[name] = asyncio.Event()
+                self._start_loop(name)
+                out["added"].append(name)
+        for name in out["removed"]:
+            self._wake.pop(name).set()
+            self._digests.pop(name, None)
+            self._retire(name, self.targets[name], {self._loops[name]})  # listed until drained: /ready stays up
+        return out
+
+    def _retire(self, name: str, old: TargetClient, waits: set[asyncio.Task[None]]) -> None:
+        """Close `old` once the sends that may use it are over: `waits` (the deliveries in flight at the
+        swap, or a removed target's loop), then any other send through it (a synchronous query), each
+        of which holds a slot of its semaphore until it ends (bounded by its timeout)."""
+
+        async def retire() -> None:
+            if waits:
+                await asyncio.wait(waits)
+            for w in waits:
+                if w in self._workers:
+                    self._workers.remove(w)
+                if self._loops.get(name) is w:
+                    del self._loops[name]
+            if self.targets.get(name) is old:  # a removed target, drained (a changed one already has its new client)
+                del self.targets[name]
+            held = 0
+
+            async def take_slots() -> None:
+                nonlocal held
+                for _ in range(old.target.concurrency):
+                    await old.semaphore.acquire()
+                    held += 1
+
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(take_slots(), old.target.timeout_s + 5)
+            try:
+                await old.close()
+            finally:
+                for _ in range(held):
+                    old.semaphore.release()
+
+        task = asyncio.create_task(retire(), name=f"retire:{name}")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     # -- inbound --------------------------------------------------------------------------
     def routes_for(self, source: str) -> list[Route]:
@@ -114,6 +302,8 @@ class BridgeRuntime:
     def sink_for(self, source: str) -> Callable[[InboundMessage], Any]:
         async def sink(msg: InboundMessage) -> Reply:
             record = msg.body if not isinstance(msg.body, (bytes, bytearray)) else msgspec.json.decode(msg.body)
+            if (query_route := query.sync_route(self.bridge, source)) is not None:  # the caller waits for the answer
+                return await query.answer(self, source, query_route, record)
             ids = await self.receive(source, record)
             return Reply(msgspec.json.encode({"accepted": len(ids)}))
 
@@ -126,6 +316,7 @@ class BridgeRuntime:
         raw = msgspec.json.encode(record)
         ids: list[int] = []
         self.stats.received += 1
+        self.metrics.received(source)
         for route in self.routes_for(source):
             for rt in route.to:
                 if not _when(rt, record):
@@ -134,18 +325,23 @@ class BridgeRuntime:
                 iface = self.specset.platforms[target.platform].interfaces[rt.interface]
                 translated: bytes | None = None
                 key: str
+                failed: TranslateError | None = None
                 try:
                     msg = self.translate(src.spec, route, rt, record)
                     translated = msgspec.json.encode(msg)
                     key = natural_key(iface, msg, raw)
                 except TranslateError as exc:
-                    log.warning("translation failed at receive, delivery will report it", extra={"route": route.id, "reason": str(exc)})
+                    failed = exc
                     key = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
                 receipt = await self.journal.receive(iface.qualified_id, rt.target, raw, key=key, route=route.id, translated=translated)
+                with logs.message_context(receipt.id, target=rt.target, interface=iface.qualified_id, route=route.id):
+                    if failed is not None:
+                        log.warning("translation failed at receive, delivery will report it", extra={"reason": str(failed)})
+                    log.debug("journalled from %s%s", source, " (duplicate)" if receipt.duplicate else "")
                 if receipt.duplicate:
                     self.stats.duplicates += 1
                 ids.append(receipt.id)
-                self._wake[rt.target].set()
+                self.wake(rt.target)
         return ids
 
     def translate(self, source_spec: str | None, route: Route, rt: RouteTarget, record: Any) -> Any:
@@ -161,50 +357,105 @@ class BridgeRuntime:
 
     # -- outbound -------------------------------------------------------------------------
     def _policy(self, target: str) -> RetryPolicy:
-        r = self.bridge.targets[target].retry
+        r = self.targets[target].target.retry  # the client's own: a target a reload removed still drains
         return RetryPolicy(base_s=r.base_s, factor=r.factor, max_delay_s=r.max_delay_s, max_attempts=r.max_attempts, max_age_s=r.max_age_s)
 
     async def _deliver_loop(self, target: str) -> None:
         assert self.journal is not None
-        client = self.targets[target]
-        limit = max(1, client.target.concurrency * 2)
-        while not self._stopping.is_set():
-            msgs = await self.journal.claim_due(target, limit)
-            if not msgs:
-                ev = self._wake[target]
-                ev.clear()
-                due = await self.journal.next_due(target)
-                # sleep until the next retry falls due, or a new message wakes us (bounded: clocks drift)
-                wait = 5.0 if due is None else min(5.0, max(0.005, due - self.clock()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ev.wait(), timeout=wait)
-                continue
-            tasks = [asyncio.create_task(self._deliver_safely(target, m)) for m in msgs]
-            self._inflight.update(tasks)
-            for t in tasks:
-                t.add_done_callback(self._inflight.discard)
-            await asyncio.gather(*tasks, return_exceptions=True)
+        wake = self._wake[target]  # this loop's own: a reload that removes the target drops it, ending the loop
+        # Pipelined: messages are claimed ahead, and the next claim goes out while `concurrency` still
+        # wait to be sent, so sends never wait for a batch's slowest one, for a claim, or for the journal
+        # recording the attempts before them. How far ahead: what the target sends in a quarter of the
+        # lease at its recent pace (a claimed message must go out before its lease ends, or it would be
+        # claimed and sent again), between 2x concurrency (the old batch) and 8x.
+        mine: set[asyncio.Task[None]] = set()
+        unsent = 0
+        freed = asyncio.Event()
+        gap = 0.0  # recent seconds between two sends ending (moving average); 0 until measured
+        last_end = 0.0
 
-    async def _deliver_safely(self, target: str, m: Message) -> None:
+        def launch(m: Message) -> None:
+            nonlocal unsent
+            pending = True
+
+            def sent() -> None:  # once per message: when its send is over (or the task ends without one)
+                nonlocal unsent, pending, gap, last_end
+                if pending:
+                    pending = False
+                    unsent -= 1
+                    now = time.monotonic()
+                    if last_end:
+                        step = min(now - last_end, lease_s)
+                        gap = step if not gap else 0.8 * gap + 0.2 * step
+                    last_end = now
+                    freed.set()
+
+            def done(t: asyncio.Task[None]) -> None:
+                mine.discard(t)
+                self._inflight.discard(t)
+                sent()
+                freed.set()
+
+            unsent += 1
+            t = asyncio.create_task(self._deliver_safely(target, m, sent))
+            mine.add(t)
+            self._inflight.add(t)
+            t.add_done_callback(done)
+
+        lease_s = self.journal.lease_s
+        try:
+            while not self._stopping.is_set() and self._wake.get(target) is wake:
+                conc = max(1, self.targets[target].target.concurrency)  # per claim: a reload may change it
+                ahead = conc * (2 if not gap else max(2, min(8, int(lease_s / 4 / gap / conc))))
+                if unsent > ahead - conc or len(mine) >= 16 * conc:  # enough claimed ahead / too many attempts being recorded
+                    freed.clear()
+                    await freed.wait()
+                    continue
+                msgs = await self.journal.claim_due(target, ahead - unsent, skip_routes=self.paused)
+                if not msgs:
+                    wake.clear()
+                    due = await self.journal.next_due(target, skip_routes=self.paused)
+                    # sleep until the next retry falls due, or a new message (or a retry scheduled by a
+                    # delivery in flight) wakes us; bounded: clocks drift
+                    wait = 5.0 if due is None else min(5.0, max(0.005, due - self.clock()))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=wait)
+                    continue
+                for m in msgs:
+                    launch(m)
+            if mine:  # a removed target's loop ends once its claimed messages are settled
+                await asyncio.wait(mine)
+        except asyncio.CancelledError:
+            for t in mine:  # stop(): what outlived the drain is cancelled with the loop (its lease brings it back)
+                t.cancel()
+            raise
+
+    async def _deliver_safely(self, target: str, m: Message, sent: Callable[[], None] | None = None) -> None:
         """A bug or an unforeseen failure must not strand a claimed message: record it, retry later."""
         try:
-            await self._deliver(target, m)
+            with logs.message_context(m.id, target=target, interface=m.interface, route=m.route):
+                await self._deliver(target, m, sent)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("delivery of #%d to %s failed unexpectedly", m.id, target)
+            with logs.message_context(m.id, target=target, interface=m.interface, route=m.route):
+                log.exception("delivery of #%d to %s failed unexpectedly", m.id, target)
             assert self.journal is not None
             reason = f"{type(exc).__name__}: {exc}"[:300]
             with contextlib.suppress(Exception):
                 att = Attempt("retry", "internal", error=reason)
                 await self.journal.schedule_retry(m.id, self.clock() + 30, reason, attempt=att, lease=m.lease)
+                self.metrics.retried(target, m.interface, m.route, "internal")
 
-    async def _deliver(self, target: str, m: Message) -> None:
+    async def _deliver(self, target: str, m: Message, sent: Callable[[], None] | None = None) -> None:
+        """One attempt; `sent()` is called once the platform has answered (or the send failed)."""
         assert self.journal is not None
         j = self.journal
         client = self.targets[target]
         iid = m.interface.partition("/")[2]
         iface = client.platform.interfaces[iid]
+        if await query.drop_orphan(self, m):  # a query whose caller is gone: not sent
+            return
         try:
             if m.translated is None:
                 route = next(r for r in self.bridge.routes if r.id == m.route)
@@ -216,25 +467,43 @@ class BridgeRuntime:
         except (TranslateError, StopIteration, KeyError) as exc:
             await j.mark_dead(m.id, f"translation: {exc}", attempt=Attempt("fatal", "translate", error=str(exc)), lease=m.lease)
             self.stats.dead[target] = self.stats.dead.get(target, 0) + 1
+            self.metrics.dead(target, m.interface, m.route, "translate")
+            log.warning("dead: translation: %s", exc)
             return
         is_json = iface.request is not None and iface.request.format == "json"
         check = iface.validate_request(msg, plaintext=True) if is_json else None  # the decoded message: no re-encode
         if check is not None and not check.valid:
-            reason = "; ".join(f"{e.path}: {e.rule}" for e in check.errors[:5])
+            # a misbehaving plugin check or type is named (its message carries plugin and extension, no value)
+            reason = "; ".join(f"{e.path}: {e.rule}" + (f" ({e.message})" if e.rule == "plugin" else "") for e in check.errors[:5])
             att = Attempt("fatal", "validate", error=reason)
             await j.mark_dead(m.id, f"invalid for {iface.qualified_id}: {reason}", attempt=att, lease=m.lease)
             self.stats.dead[target] = self.stats.dead.get(target, 0) + 1
+            self.metrics.dead(target, m.interface, m.route, "validate")
+            log.warning("dead: invalid for %s: %s", iface.qualified_id, reason)
             return
         try:
-            res = await client.send(iface, msg)
+            try:
+                res = await client.send(iface, msg)
+            finally:
+                if sent is not None:
+                    sent()
         except TokenCapReached as exc:
             await j.schedule_retry(m.id, exc.resets_at, str(exc), attempt=Attempt("wait", "token", error=str(exc)), lease=m.lease)
+            self.metrics.retried(target, m.interface, m.route, "wait")
             return
         except AuthError as exc:  # bad credentials: the alarm is raised; hold messages, don't burn the lock-out
             log.error("ALARM: %s", exc)
             await j.schedule_retry(m.id, self.clock() + 300, str(exc), attempt=Attempt("reauth", "token", error=str(exc)), lease=m.lease)
+            self.metrics.retried(target, m.interface, m.route, "reauth")
+            return
+        except ExtensionError as exc:  # a plugin's signer, step or transport raised or answered wrongly: DEAD, replayable once fixed
+            await j.mark_dead(m.id, str(exc), attempt=Attempt("fatal", "plugin", error=str(exc)), lease=m.lease)
+            self.stats.dead[target] = self.stats.dead.get(target, 0) + 1
+            self.metrics.dead(target, m.interface, m.route, "plugin")
+            log.warning("dead: %s", exc)
             return
         now = self.clock()
+        self.metrics.attempted(target, res.duration_ms)
         d = decide(self._policy(target), res.outcome, attempts=m.attempts + 1, cycle_at=m.cycle_at, now=now, reauthed=res.reauthed)
         body = res.response.body[:2048] if res.response is not None else None
         att = Attempt(res.outcome.action, res.prepared.summary if res.prepared else "", res.response.status if res.response else None,
@@ -243,10 +512,17 @@ class BridgeRuntime:
         if d.kind == "sent":
             await j.mark_sent(m.id, attempt=att, lease=m.lease)
             self.stats.sent[target] = self.stats.sent.get(target, 0) + 1
+            self.metrics.sent(target, m.interface, m.route)
+            log.info("sent (attempt %d, %d ms)", m.attempts + 1, res.duration_ms or 0)
         elif d.kind in ("retry", "reauth"):
             assert d.next_attempt_at is not None or d.kind == "reauth"
             await j.schedule_retry(m.id, d.next_attempt_at or now + 1, d.reason, attempt=att, lease=m.lease)
+            self.wake(target)  # the loop may be asleep until a later due time
             self.stats.retried += 1
+            self.metrics.retried(target, m.interface, m.route, att.outcome)
+            log.warning("%s scheduled (attempt %d): %s", d.kind, m.attempts + 1, d.reason)
         else:
             await j.mark_dead(m.id, d.reason, attempt=att, lease=m.lease)
             self.stats.dead[target] = self.stats.dead.get(target, 0) + 1
+            self.metrics.dead(target, m.interface, m.route, "platform")
+            log.warning("dead after attempt %d: %s", m.attempts + 1, d.reason)

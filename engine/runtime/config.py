@@ -13,8 +13,11 @@ import msgspec
 from engine.bridge.model import Bridge
 from engine.crypto.secrets import resolve_secrets
 from engine.errors import Finding, SpecError
+from engine.plugins.runtime import check_transports
+from engine.runtime.query import check_sync_routes
 from engine.spec.decode import decode_file
 from engine.spec.loader import SpecSet
+from engine.translate import MappingSet
 
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
@@ -44,8 +47,9 @@ def load_bridge(path: Path, environ: Mapping[str, str] | None = None) -> Bridge:
     return msgspec.convert(_expand(raw, str(path), os.environ if environ is None else environ), Bridge)
 
 
-def check_bridge(bridge: Bridge, specset: SpecSet, path: str) -> list[Finding]:
-    """Cross-references: every route's source, target, interface and platform exist."""
+def check_bridge(bridge: Bridge, specset: SpecSet, path: str, mappings: MappingSet | None = None) -> list[Finding]:
+    """Cross-references: every route's source, target, interface and platform exist; a query route
+    (`reply: sync`) has one target, a source that waits, and (given mappings) a chain to answer with."""
     out: list[Finding] = []
     for tname, t in bridge.targets.items():
         if t.platform not in specset.platforms:
@@ -59,6 +63,8 @@ def check_bridge(bridge: Bridge, specset: SpecSet, path: str) -> list[Finding]:
                 out.append(Finding(path, 1, f"route `{r.id}`: unknown target `{to.target}`"))
             elif t.platform in specset.platforms and to.interface not in specset.platforms[t.platform].interfaces:
                 out.append(Finding(path, 1, f"route `{r.id}`: {t.platform} has no interface `{to.interface}`"))
+    out.extend(check_sync_routes(bridge, specset, path, mappings))
+    out.extend(check_transports(bridge, path))
     return out
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import math
 import sys
 import time
 from pathlib import Path
 
 import msgspec
 
-from engine.journal import Journal, State, UnknownMessage
+from engine.journal import Journal, JournalError, State, UnknownMessage
+from engine.progress import Progress
 
 
 def _ts(t: float | None) -> str:
@@ -72,6 +75,60 @@ async def replay(args: argparse.Namespace) -> int:
                 return 1
             print(f"#{args.id} queued again ({state.value}); a running bridge sends it now")
         else:
-            n = await j.replay_dead(args.dead, retranslate=not args.no_retranslate)
+            n = await replay_dead(j, args.dead, retranslate=not args.no_retranslate)
             print(f"{n} DEAD message(s) of {args.dead} queued again")
+    return 0
+
+
+async def replay_dead(j: Journal, interface: str, *, retranslate: bool, page: int = 500) -> int:
+    """Replay every DEAD message of an interface a page at a time, with a progress bar. Superseded
+    ones are skipped, as `Journal.replay_dead` does; each page goes out in one group commit."""
+    total = (await j.stats()).get(interface, {}).get(State.DEAD.value, 0)
+    queued, after = 0, None
+    with Progress(f"replay {interface}", total) as bar:
+        while True:
+            hits = await j.search(state=State.DEAD, interface=interface, after_id=after, limit=page, newest_first=False)
+            if not hits:
+                return queued
+            done = await asyncio.gather(*(j.replay(h.id, retranslate=retranslate) for h in hits), return_exceptions=True)
+            for r in done:
+                if isinstance(r, BaseException) and not isinstance(r, JournalError):
+                    raise r
+            queued += sum(1 for r in done if not isinstance(r, BaseException))
+            bar.advance(len(hits))
+            after = hits[-1].id
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> float:
+    """`30d`, `12h`, `90m`, `2w`, `45s` -> seconds (argparse type: a bad value is a usage error)."""
+    t = text.strip().lower()
+    if len(t) < 2 or t[-1] not in _UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number and a unit, e.g. 30d, 12h, 90m, 2w")
+    try:
+        n = float(t[:-1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number and a unit, e.g. 30d, 12h, 90m, 2w") from None
+    if not math.isfinite(n) or n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: an age is a finite, positive number and a unit")
+    return n * _UNITS[t[-1]]
+
+
+async def prune(args: argparse.Namespace) -> int:
+    """`specbridge prune`: delete SENT/DEAD messages older than an age, reporting how many."""
+    if _missing(args.journal):
+        return 2
+    states = sorted(set(args.state))
+    before = time.time() - args.older_than
+    what = f"{'/'.join(states)} message(s) created before {_ts(before)}"
+    async with await Journal.open(args.journal) as j:
+        count = await j.prune(before, states, dry_run=True)
+        if args.dry_run:
+            print(f"would remove {count} {what} (dry run: nothing removed)")
+            return 0
+        with Progress("prune", count) as bar:
+            removed = await j.prune(before, states, progress=bar.advance)
+    print(f"removed {removed} {what}")
     return 0

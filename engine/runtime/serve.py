@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,11 @@ log = logging.getLogger("specbridge.runtime")
 class Running:
     runtime: BridgeRuntime
     sources: dict[str, Any] = field(default_factory=dict)
+    admin: Any = None
 
     async def stop(self) -> None:
+        if self.admin is not None:
+            await self.admin.stop()
         for src in self.sources.values():
             with contextlib.suppress(Exception):
                 await src.stop()
@@ -53,55 +57,26 @@ def _source_sink(runtime: BridgeRuntime, name: str) -> Any:
     return sink
 
 
-@dataclass
-class _PollerWithDb:
-    """A view poller and the database connection opened for it: stopping one closes both, so no
-    aiosqlite thread outlives the event loop."""
+async def open_view(runtime: BridgeRuntime, name: str, base_dir: Path) -> Any:
+    """A dbview source's poller and database (`.poller`, `.stop()`), set up as `run` polls it (`specbridge
+    backfill` drains it once): the dbview transport's inbound half, not started."""
+    from engine.plugins.runtime import open_inbound
 
-    poller: Any
-    db: Any
-
-    async def stop(self) -> None:
-        try:
-            await self.poller.stop()
-        finally:
-            await self.db.close()
+    return await open_inbound(runtime.bridge.sources[name], name, runtime.specset, base_dir)
 
 
-async def start_sources(runtime: BridgeRuntime, base_dir: Path) -> dict[str, Any]:
-    from adapters.dbview import ViewPoller
-    from adapters.dicom import DicomScp
-    from adapters.http_json import HttpInbound
-    from adapters.sqlite_db import SqliteDatabase
+async def start_sources(runtime: BridgeRuntime, base_dir: Path, only: Collection[str] | None = None) -> dict[str, Any]:
+    """Start the bridge's sources (`only` these: a reload restarts the ones whose settings changed), each
+    through the transport its `adapter:` names in the extension registry (built-in or a plugin's)."""
+    from engine.plugins.runtime import open_inbound
 
     started: dict[str, Any] = {}
     for name, src in runtime.bridge.sources.items():
-        s = src.settings
-        sink = _source_sink(runtime, name)
-        if src.adapter == "dbview":
-            assert src.spec is not None
-            ci = runtime.specset.interface(src.spec)
-            db = await SqliteDatabase.open(base_dir / s["database"], readonly=True)
-            state = base_dir / s.get("state", f"var/{name}.cursor.db")
-            state.parent.mkdir(parents=True, exist_ok=True)
-            poller = ViewPoller.for_interface(ci, db, state,
-                                              interval_s=float(s.get("interval_s", 1.0)), group_by=s.get("group_by"),
-                                              window=int(s.get("window", 1)))
-            await poller.start(sink)
-            started[name] = _PollerWithDb(poller, db)
-        elif src.adapter == "dicom":
-            scp = DicomScp(src.spec or f"dicom/{name}", base_dir / s.get("spool", f"var/{name}.spool"),
-                           ae_title=s.get("ae_title", "SPECBRIDGE"), port=int(s.get("port", 0)))
-            await scp.start(sink)
-            started[name] = scp
-        elif src.adapter in ("http_json", "soap", "form"):
-            assert src.spec is not None
-            pid = src.spec.partition("/")[0]
-            inbound = HttpInbound(runtime.specset.platforms[pid], port=int(s.get("port", 0)))
-            await inbound.start(sink)
-            started[name] = inbound
-        else:  # pragma: no cover - the bridge schema lists every adapter
-            raise SpecbridgeError(f"source `{name}`: adapter {src.adapter} cannot be a source")
+        if only is not None and name not in only:
+            continue
+        inbound = await open_inbound(src, name, runtime.specset, base_dir)
+        await inbound.start(_source_sink(runtime, name))
+        started[name] = inbound
     return started
 
 
@@ -109,13 +84,13 @@ async def open_bridge(bridge_path: Path, specs_dir: Path, *, bridge: Bridge | No
     specset = load_specs(specs_dir)
     mappings = load_mappings(specs_dir / "mappings", specset)
     bridge = bridge or load_bridge(bridge_path)
-    findings = check_bridge(bridge, specset, str(bridge_path))
+    findings = check_bridge(bridge, specset, str(bridge_path), mappings)
     if findings:
         raise SpecError(findings)
     return BridgeRuntime(bridge, specset, mappings, base_dir=Path.cwd()), specset
 
 
-async def serve_bridge(bridge_path: Path, specs_dir: Path) -> int:
+async def serve_bridge(bridge_path: Path, specs_dir: Path, *, reload: bool = True, reload_interval_s: float = 1.0) -> int:
     try:
         runtime, _ = await open_bridge(bridge_path, specs_dir)
     except SpecError as exc:
@@ -132,15 +107,33 @@ async def serve_bridge(bridge_path: Path, specs_dir: Path) -> int:
         print(f"specbridge: cannot start bridge {runtime.bridge.id}: {type(exc).__name__}: {exc}", file=sys.stderr)
         await runtime.stop()
         return 2
-    running = Running(runtime, sources)
+    from engine.admin.app import start_admin
+
+    try:
+        admin = await start_admin(runtime, Path.cwd())
+    except (SpecbridgeError, OSError) as exc:
+        print(f"specbridge: cannot start the admin server: {exc}", file=sys.stderr)
+        await Running(runtime, sources).stop()
+        return 2
+    running = Running(runtime, sources, admin)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from engine.runtime.reload import Reloader  # reload.py imports this module
+
+    reloader = Reloader(runtime, bridge_path, specs_dir, sources, interval_s=reload_interval_s if reload else None)
+    await reloader.start()
+    loop.add_signal_handler(signal.SIGHUP, reloader.request)
+    if reload:
+        print(f"watching {bridge_path} and {specs_dir}/ for changes (SIGHUP reloads too)", flush=True)
     for name, src in sources.items():
         port = getattr(src, "port", None)
         print(f"source {name}: {runtime.bridge.sources[name].adapter}" + (f" on 127.0.0.1:{port}" if port else ""), flush=True)
+    if admin is not None:
+        print(f"admin on {admin.url}: /metrics /health /ready, dashboard at /", flush=True)
     print(f"bridge {runtime.bridge.id} running; Ctrl-C stops it gracefully", flush=True)
     await stop.wait()
+    await reloader.stop()
     await running.stop()
     return 0

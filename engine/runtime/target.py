@@ -15,6 +15,7 @@ from adapters.soap import SoapOutbound, has_soap
 from engine.auth import CredentialsRejected, TokenManager
 from engine.bridge.model import Target
 from engine.crypto.profile import compile_profile
+from engine.plugins.runtime import open_outbound
 from engine.retry import Outcome, classify
 from engine.runtime.wire import Prepared, Verdict, judge, prepare, rules, value_at
 from engine.spec.compiled import CompiledInterface
@@ -59,6 +60,8 @@ class TargetClient:
         # An interface goes over HTTP when it has an HTTP binding (pe_system offers both), else SOAP.
         self.http = HttpOutbound(platform, target.base_url)
         self.soap = SoapOutbound(platform, target.base_url.rstrip("/") + (spec.transport.base_path or "")) if has_soap(platform) else None
+        self.custom = open_outbound(target, name, platform)
+        """The outbound half of the target's `transport:` (a plugin's), used for every interface when set."""
         self.headers = {k: fill(v, credentials) for k, v in target.headers.items()}
         self.supply = {k: fill(v, credentials) for k, v in target.supply.items()}
         auth = spec.auth
@@ -91,7 +94,8 @@ class TargetClient:
                                if iface.request is not None else message,
                                crypto=self.crypto, headers=self.headers, token=token, timeout_s=self.target.timeout_s)
             http = iface.spec.binding is not None and iface.spec.binding.http is not None
-            resp = await (self.http if http or self.soap is None else self.soap).send(prepared.request)
+            outbound = self.custom or (self.http if http or self.soap is None else self.soap)
+            resp = await outbound.send(prepared.request)
         except TransportError as exc:
             return Result(classify(error=exc), None, None, prepared, (time.perf_counter() - started) * 1000, token)
         verdict = judge(iface, resp, crypto=self.crypto, session=prepared.session)
@@ -118,3 +122,5 @@ class TargetClient:
         await self.http.close()
         if self.soap is not None:
             await self.soap.close()
+        if self.custom is not None:
+            await self.custom.close()

@@ -17,6 +17,8 @@ from engine.spec.xmlsafe import local, parse_xml, xml_to_obj
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 _SOAP_NS = ("http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.org/2003/05/soap-envelope")
+_new = object.__new__
+_UNSET = msgspec.UNSET
 
 
 class Result:
@@ -32,8 +34,11 @@ class Result:
 
     @classmethod
     def ok(cls, raw: bytes) -> Result:
-        r = cls.__new__(cls)
-        r.errors, r.warnings, r._value, r._raw = [], [], msgspec.UNSET, raw
+        r = _new(cls)  # every valid message passes here: no __init__ call, no attribute lookups
+        r.errors = []
+        r.warnings = []
+        r._value = _UNSET
+        r._raw = raw
         return r
 
     @property

@@ -91,7 +91,7 @@ def compile_format(fmt: str) -> DateFormat:
     has_day = "d" in compiled.groupindex
 
     def check(value: str) -> bool:
-        m = compiled.match(value)
+        m = compiled.fullmatch(value)  # not match: `$` would let a trailing newline through
         if m is None:
             return False
         if has_day:

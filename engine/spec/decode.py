@@ -134,14 +134,22 @@ def decode_file(path: Path, rel: str, tp: type[Any]) -> tuple[Any | None, SpecFi
     try:
         return msgspec.convert(raw, tp), sf, []
     except msgspec.ValidationError as exc:
-        m = _AT.match(str(exc))
-        assert m is not None
-        msg, mpath = m.group("msg"), m.group("path") or "$"
-        where = locate(tp, raw, mpath)
-        fm = _FIELD_IN_MSG.search(msg)
-        if fm and msg.startswith("Object contains unknown field"):
-            where = (*where, fm.group(1))
-            msg = f"unknown key `{fm.group(1)}` (misspelt? see `specbridge schema`)"
-        elif fm:
-            msg = f"missing required key `{fm.group(1)}`"
+        where, msg = explain(tp, raw, exc)
+        if msg.startswith("unknown key"):
+            msg += " (misspelt? see `specbridge schema`)"
         return None, sf, [sf.finding(where, f"{msg} at {human(where)}")]
+
+
+def explain(tp: Any, raw: Any, exc: msgspec.ValidationError) -> tuple[tuple[Any, ...], str]:
+    """(key path in `raw`, short message) for msgspec's error converting `raw` to `tp`.
+    Also used for plugin settings, which are converted after the spec file is decoded."""
+    m = _AT.match(str(exc))
+    assert m is not None
+    msg, mpath = m.group("msg"), m.group("path") or "$"
+    where = locate(tp, raw, mpath)
+    fm = _FIELD_IN_MSG.search(msg)
+    if fm and msg.startswith("Object contains unknown field"):
+        return (*where, fm.group(1)), f"unknown key `{fm.group(1)}`"
+    if fm:
+        return where, f"missing required key `{fm.group(1)}`"
+    return where, msg

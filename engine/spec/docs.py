@@ -5,9 +5,13 @@ Generated from the same Nodes the validators use, so the docs cannot drift from 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from engine.plugins.docs import anchor, extensions_page
+from engine.plugins.registry import Extension, current
+from engine.plugins.seams import KIND_TITLES
 from engine.spec.compiled import CompiledBody, CompiledInterface
 from engine.spec.loader import PlatformSpec, SpecSet
 from engine.spec.nodes import Node
@@ -36,6 +40,10 @@ def _rules(node: Node) -> str:
         parts.append(f"carried as a {node.carried_as.upper()} string" + (f" <{node.root}>" if node.root else ""))
     if node.encrypted:
         parts.append("encrypted on the wire")
+    if node.custom is not None:
+        schema = json.dumps(node.custom.json_schema(), ensure_ascii=False)
+        link = f"extensions.md#{anchor('field_type', node.custom.name)}"
+        parts.append(f"[{node.custom.name}]({link}) (plugin `{node.custom.ext.plugin}`): `{schema}`")
     for name, _ in node.checks:
         parts.append(f"check {name}")
     if node.max_bytes:
@@ -144,7 +152,19 @@ def platform_index(ps: PlatformSpec) -> str:
         out += [f"| {k} | {_cell(v.message)} | {v.action} |" for k, v in p.errors.items()]
         out.append("")
     out += ["Code tables: [codes.md](codes.md)", ""]
+    exts = plugin_extensions(ps)
+    if exts:
+        out += ["## Extensions", "", "Plugin extensions these specs use (settings and details: [extensions.md](extensions.md)):", "",
+                "| extension | kind | plugin |", "|---|---|---|"]
+        out += [f"| [{e.name}](extensions.md#{anchor(e.kind, e.name)}) | {KIND_TITLES[e.kind]} | {e.plugin} |" for e in exts]
+        out.append("")
     return "\n".join(out)
+
+
+def plugin_extensions(ps: PlatformSpec) -> list[Extension]:
+    """The plugin (non-built-in) extensions a platform's specs use, in registry order."""
+    reg = current()
+    return [e for e in reg.extensions() if (e.kind, e.name) in ps.extensions and not e.builtin]
 
 
 def codes_page(ps: PlatformSpec) -> str:
@@ -167,6 +187,8 @@ def write_docs(specset: SpecSet, platform_ids: list[str], out: Path) -> list[Pat
         d = out / pid
         d.mkdir(parents=True, exist_ok=True)
         pages = {"index.md": platform_index(ps), "codes.md": codes_page(ps)}
+        if exts := plugin_extensions(ps):
+            pages["extensions.md"] = extensions_page(f"{pid} extensions", exts, current())
         pages.update({f"{iid}.md": interface_page(i) for iid, i in ps.interfaces.items()})
         for name, text in pages.items():
             (d / name).write_text(text, encoding="utf-8")

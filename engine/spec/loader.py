@@ -6,7 +6,7 @@ before deciding, so `specbridge check` shows every problem in one run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 
 from engine.errors import Finding, SpecError, UnknownInterface
+from engine.plugins.registry import current as current_registry
+from engine.plugins.spec import lint_crypto, provide_codes
 from engine.spec.compiled import CompiledBody, CompiledInterface, CompiledModel
 from engine.spec.decode import SpecFile, decode_file
 from engine.spec.model import Body, CodeTable, Group, Interface, Platform
@@ -33,6 +35,10 @@ class PlatformSpec:
     interface_files: dict[str, SpecFile] = field(default_factory=dict)
     groups: dict[str, tuple[Group, SpecFile]] = field(default_factory=dict)
     codes: dict[str, tuple[CodeTable, SpecFile]] = field(default_factory=dict)
+    extensions: set[tuple[str, str]] = field(default_factory=set)
+    """(kind, name) of every extension this platform's specs name, installed or not (see engine.plugins)."""
+    missing: set[tuple[str, str]] = field(default_factory=set)
+    """Those no installed plugin provides (each is an error finding; its examples are not run)."""
 
 
 @dataclass(eq=False)
@@ -83,6 +89,7 @@ class _Loader:
         self.base = root.parent if root.name == "specs" else root
         self.set = SpecSet(root)
         self.findings = self.set.findings
+        self.registry = current_registry()
 
     def decode(self, path: Path, tp: type[Any]) -> tuple[Any, SpecFile | None]:
         spec, sf, findings = decode_file(path, _rel(path, self.base), tp)
@@ -108,14 +115,27 @@ class _Loader:
             out[sid] = (spec, sf)
         return out
 
-    def codes(self, d: Path) -> dict[str, tuple[CodeTable, SpecFile]]:
+    def codes(self, d: Path, needs: Sequence[str] = (), used: set[tuple[str, str]] | None = None) -> dict[str, tuple[CodeTable, SpecFile]]:
         tables = self._dir(d, CodeTable, "code table")
         for tid, (table, sf) in tables.items():
+            if table.provider is not None:
+                table, found = provide_codes(table, sf, self.registry, needs)
+                self.findings.extend(found)
+                tables[tid] = (table, sf)
+                if used is not None:
+                    used.add(("code_table", table.provider))
+                if found:
+                    continue
             if not table.values:
                 self.findings.append(sf.finding(("values",), f"code table `{tid}` is empty"))
         return tables
 
     def load(self) -> SpecSet:
+        for info in self.registry.failures:
+            msg = f"failed to load: {info.error} ({info.describe()}); the other plugins are loaded"
+            self.findings.append(Finding(f"<plugin {info.name}>", 0, msg, "warn"))
+        for problem in self.registry.problems:
+            self.findings.append(Finding("<plugins>", 0, problem, "warn"))
         common = self.root / "common"
         self.set.common_groups = self._dir(common / "groups", Group, "group")
         self.set.common_codes = self.codes(common / "codes")
@@ -137,6 +157,7 @@ class _Loader:
             lambda c: codes.get(c) or cc.get(c),
             platform.defaults if platform else None,
             (platform.extra if platform and platform.extra else "forbid"),
+            needs=(platform.plugins or ()) if platform else (),
         )
 
     def _models(self) -> None:
@@ -162,7 +183,10 @@ class _Loader:
             self.findings.append(psf.finding(("id",), f"platform id `{platform.id}` differs from its directory `{pdir.name}`"))
         ps = PlatformSpec(platform.id, kind, pdir, platform, psf)
         ps.groups = self._dir(pdir / "groups", Group, "group")
-        ps.codes = self.codes(pdir / "codes")
+        ps.codes = self.codes(pdir / "codes", platform.plugins or (), ps.extensions)
+        found, used = lint_crypto(platform.crypto, psf, self.registry, platform.plugins or ())
+        self.findings.extend(found)
+        ps.extensions |= used
         for stray in sorted(pdir.iterdir()):
             if stray.name not in ("platform.yaml", "interfaces", "groups", "codes", "examples", "README.md", "docs", "tests"):
                 self.findings.append(Finding(_rel(stray, self.base), 1, f"unexpected `{stray.name}` in a platform directory", "warn"))
@@ -195,6 +219,8 @@ class _Loader:
                                                         f"fixed header `{name}` is not a header field of this platform"))
             ps.interfaces[iid] = CompiledInterface(platform.id, iface, platform, sf.rel, req, rsp, ihdr, irhdr, fixed)
         self.findings.extend(res.findings)
+        ps.extensions |= res.used
+        ps.missing = {(k, n) for k, n in ps.extensions if self.registry.get(k, n) is None}
         if platform.id in self.set.platforms:
             self.findings.append(psf.finding(("id",), f"duplicate platform id `{platform.id}`"))
             return

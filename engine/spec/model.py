@@ -24,10 +24,13 @@ Length = Annotated[
 FieldType = Annotated[
     str,
     Meta(
-        pattern=r"^(string|int|number|decimal(\(\d+,\d+\))?|date|datetime|time|bool|object|list|binary|file|any)$",
-        description="string | int | number | decimal(p,s) | date | datetime | time | bool | object | list | binary | file | any",
+        pattern=r"^(decimal\(\d+,\d+\)|[A-Za-z][A-Za-z0-9_.-]*)$",
+        description="string | int | number | decimal(p,s) | date | datetime | time | bool | object | list | binary | file | any,"
+        " or a field type a plugin registers (see `specbridge plugins`)",
     ),
 ]
+ExtensionRef = str | dict[str, dict[str, Any] | None]
+"""An extension by name, or `{name: {settings}}` when it takes settings."""
 
 
 class Spec(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
@@ -89,8 +92,10 @@ class Field(Spec, kw_only=True):
     """warn: rule violations on this field are reported but do not invalidate the message."""
     required_if: Condition | None = None
     forbidden_if: Condition | None = None
-    checks: list[str] | None = None
-    """Named checks from the check registry (built-in: id_card, mobile; plugins may add more)."""
+    checks: list[ExtensionRef] | None = None
+    """Named checks (built-in: id_card, mobile; plugins add more): `[id_card]`, or `[{name: {settings}}]`."""
+    settings: dict[str, Any] | None = None
+    """Settings of a plugin field type (`type:`), checked against the settings schema it declares."""
     fields: dict[str, Field] | None = None
     """Children of an object, or of each item of a list of objects."""
     items: Field | None = None
@@ -156,8 +161,12 @@ class CodeTable(Spec, kw_only=True):
     standard: str | None = None
     """The national standard the table follows, if the document names one (GB/T 2261.1, ...)."""
     note: str | None = None
-    values: dict[str, str | CodeValue]
+    values: dict[str, str | CodeValue] = msgspec.field(default_factory=dict)
     """code -> label (or a CodeValue). Codes are always strings, verbatim."""
+    provider: str | None = None
+    """Or: a code-table provider fills `values` when specs load (built-in `csv`; plugins add more)."""
+    settings: dict[str, Any] | None = None
+    """The provider's settings (e.g. csv: `{file: regions.csv}`)."""
 
 
 class Body(Spec, kw_only=True):
@@ -350,6 +359,8 @@ class Platform(Spec, kw_only=True):
     """Attribute defaults for every field of this platform (length_unit, encoding, nullable...)."""
     extra: Literal["forbid", "ignore", "warn"] | None = None
     limits: dict[str, int] | None = None
+    plugins: list[str] | None = None
+    """Plugins (distribution names) whose extensions these specs use: named when one is missing."""
     note: str | None = None
 
 

@@ -11,9 +11,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from engine.spec.dates import DEFAULT_FORMATS, DateFormat
 from engine.spec.model import Condition, Field
+
+if TYPE_CHECKING:
+    from engine.plugins.spec import BoundType
 
 SCALARS = frozenset({"string", "int", "number", "decimal", "date", "datetime", "time", "bool", "binary", "file", "any"})
 
@@ -46,6 +50,10 @@ class Node:
     required_if: Condition | None = None
     forbidden_if: Condition | None = None
     checks: list[tuple[str, Callable[[str], str | None]]] = field(default_factory=list)
+    custom: BoundType | None = None
+    """A plugin field type (its base is `kind`): validated after the base type's rules."""
+    sensitive: bool = False
+    """A personal identifier (id_card check, a sensitive plugin type or check): findings never echo the value."""
     children: dict[str, Node] | None = None
     item: Node | None = None
     one_of: list[list[str]] | None = None
@@ -77,6 +85,8 @@ class Node:
         return "1..1" if self.required else "0..1"
 
     def type_text(self) -> str:
+        if self.custom is not None:
+            return self.custom.name
         if self.kind == "decimal" and self.precision is not None:
             return f"decimal({self.precision},{self.scale})"
         if self.date is not None:

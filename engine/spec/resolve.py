@@ -7,13 +7,14 @@ line; resolution goes on so `check` reports all of them at once.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
 
 from engine.errors import Finding
-from engine.spec import checks as check_registry
+from engine.plugins.registry import current as current_registry
+from engine.plugins.spec import BASE_KINDS, BoundType, bind_check, ref, settings_or_finding
 from engine.spec.dates import FormatError, compile_format
 from engine.spec.decode import SpecFile
 from engine.spec.model import Body, CodeTable, Field, Group
@@ -37,11 +38,16 @@ def merge(base: Field, over: Field) -> Field:
 
 
 class Resolver:
-    def __init__(self, groups: GroupLookup, codes: CodeLookup, defaults: Field | None, extra: str) -> None:
+    def __init__(self, groups: GroupLookup, codes: CodeLookup, defaults: Field | None, extra: str, *, needs: Sequence[str] = ()) -> None:
         self.groups = groups
         self.codes = codes
         self.defaults = defaults
         self.extra = extra
+        self.needs = needs
+        """The platform's `plugins:`, named when one of their extensions is missing."""
+        self.registry = current_registry()
+        self.used: set[tuple[str, str]] = set()
+        """(kind, name) of every extension the resolved fields name (installed or not)."""
         self.findings: list[Finding] = []
         self._stack: list[str] = []
 
@@ -182,7 +188,24 @@ class Resolver:
             kind, precision, scale = "decimal", int(dm.group(1)), int(dm.group(2))
             if scale > precision:
                 self._err(sf, (*path, "type"), f"{f.type}: scale above precision")
-        node = Node(name=name, kind=kind, spec=f, precision=precision, scale=scale)
+        custom = None
+        ext = self.registry.get("field_type", kind)
+        if ext is None:
+            self.used.add(("field_type", kind))
+            self._err(sf, (*path, "type"), self.registry.missing("field_type", kind, self.needs))
+            kind = "any"
+        elif not ext.builtin:
+            self.used.add(("field_type", kind))
+            settings, finding = settings_or_finding(ext, f.settings, sf, (*path, "settings"))
+            if finding is not None:
+                self.findings.append(finding)
+            else:
+                custom = BoundType(ext, settings)
+            kind = BASE_KINDS[ext.impl.base]
+        elif f.settings is not None:
+            self._err(sf, (*path, "settings"), f"`settings` is for plugin field types; `{kind}` takes none")
+        node = Node(name=name, kind=kind, spec=f, precision=precision, scale=scale, custom=custom)
+        node.sensitive = bool(custom is not None and custom.ext.sensitive)
         is_list = kind == "list"
         if f.card and f.required is not None:
             self._err(sf, (*path, "required"), f"`{name}`: give card or required, not both")
@@ -256,12 +279,24 @@ class Resolver:
                 node.codes = {k: (v if isinstance(v, str) else v.label) for k, v in got[0].values.items()}
                 node.codes_id = f.codes
         node.codes_strict = f.codes_strict is not False
-        for cname in f.checks or []:
-            fn = check_registry.get(cname)
-            if fn is None:
-                self._err(sf, (*path, "checks"), f"unknown check `{cname}` (known: {', '.join(check_registry.names())})")
-            else:
-                node.checks.append((cname, fn))
+        for i, item in enumerate(f.checks or []):
+            got = ref(item)
+            if got is None:
+                self._err(sf, (*path, "checks", i), "a check is a name or a one-key mapping {name: {settings}}")
+                continue
+            cname, raw = got
+            cext = self.registry.get("check", cname)
+            self.used.add(("check", cname))
+            if cext is None:
+                self._err(sf, (*path, "checks", i), self.registry.missing("check", cname, self.needs))
+                continue
+            where = (*path, "checks", i, cname) if isinstance(item, dict) else (*path, "checks", i)
+            settings, finding = settings_or_finding(cext, raw, sf, where)
+            if finding is not None:
+                self.findings.append(finding)
+                continue
+            node.checks.append((cname, bind_check(cext, settings)))
+            node.sensitive = node.sensitive or cext.sensitive
         # children
         if kind == "object":
             node.children = self._object(f, name, f.fields or {}, sf, (*path, "fields"), extra, origins).children

@@ -37,6 +37,8 @@ def scalar(node: Node, name: str) -> Any:
         return node.spec.example
     if node.codes:
         return next(iter(node.codes))
+    if node.custom is not None and (made := node.custom.sample()) is not None:
+        return made
     kind = node.kind
     if kind in ("date", "datetime", "time"):
         return _date(node)

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from engine.errors import MessageError
+from engine.plugins.errors import ExtensionError
 from engine.spec.model import Condition
 from engine.spec.nodes import Node, decimal_digits
 from engine.spec.xmlsafe import parse_xml, xml_to_obj
@@ -49,7 +50,7 @@ def _short(v: Any) -> Any:
 
 
 def _sensitive(node: Node) -> bool:
-    return node.encrypted or any(name == "id_card" for name, _ in node.checks)
+    return node.encrypted or node.sensitive
 
 
 def _present(v: Any) -> bool:
@@ -235,6 +236,34 @@ class Walker:
             self.binary(node, v, path)
         elif kind == "file":
             self.file(node, v, path)
+        if node.custom is not None:
+            self.custom(node, v, path)
+
+    def custom(self, node: Node, v: Any, path: str) -> None:
+        """A plugin field type's own rule, on a value of its base type (a wrong base type is reported already)."""
+        ct = node.custom
+        assert ct is not None
+        if node.encrypted and not self.plaintext:
+            return
+        base = ct.base
+        if self.lenient and isinstance(v, str) and base in (int, float):
+            try:
+                v = base(v.strip())
+            except ValueError:
+                return
+        elif self.lenient and base is str and isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)
+        elif base is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, base) or (isinstance(v, bool) and base is not bool):
+            return
+        try:
+            reason = ct.validate(v)
+        except ExtensionError as exc:
+            self.add(node, path, "plugin", f"{path}: {exc}", ct.name, v)
+            return
+        if reason:
+            self.add(node, path, f"type:{ct.name}", f"{path}: {reason}", ct.name, v)
 
     def decode_carried(self, node: Node, text: str) -> Any:
         if node.carried_as == "json":
@@ -269,7 +298,11 @@ class Walker:
             sample = ", ".join(list(node.codes)[:8]) + (", …" if len(node.codes) > 8 else "")
             self.add(node, path, "code", f"{path}: {v!r} is not in code table {node.codes_id} ({sample})", node.codes_id, v)
         for name, fn in node.checks:
-            reason = fn(v)
+            try:
+                reason = fn(v)
+            except ExtensionError as exc:
+                self.add(node, path, "plugin", f"{path}: {exc}", name, v)
+                continue
             if reason:
                 self.add(node, path, f"check:{name}", f"{path}: {reason}", name, v)
 

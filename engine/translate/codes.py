@@ -27,23 +27,31 @@ def key_of(value: Any) -> str:
     return str(value).strip()
 
 
-def compile_map(cid: str, cm: CodeMap) -> Callable[[Any, str, str, str], Any]:
-    """A lookup `(code, field, record_path, mapping) -> standard code | MISSING`."""
-    table = {str(k): v for k, v in cm.map.items()}
-    has_default = cm.default is not msgspec.UNSET
-    default, unmapped = cm.default, cm.unmapped
+class CodeMapLookup:
+    """`(code, field, record_path, mapping) -> standard code | MISSING`; `table` holds the map's own
+    entries, so a caller can try them before working out the paths an error would name."""
 
-    def lookup(code: Any, field: str, source: str, mapping: str) -> Any:
-        k = key_of(code)
-        got = table.get(k, MISSING)
+    __slots__ = ("cid", "default", "has_default", "table", "unmapped")
+
+    def __init__(self, cid: str, cm: CodeMap) -> None:
+        self.cid = cid
+        self.table: dict[str, Any] = {str(k): v for k, v in cm.map.items()}
+        self.has_default = cm.default is not msgspec.UNSET
+        self.default, self.unmapped = cm.default, cm.unmapped
+
+    def __call__(self, code: Any, field: str, source: str, mapping: str) -> Any:
+        got = self.table.get(key_of(code), MISSING)
         if got is not MISSING:
             return got
-        if has_default:
-            return default
-        if unmapped == "keep":
+        if self.has_default:
+            return self.default
+        if self.unmapped == "keep":
             return code
-        if unmapped == "omit":
+        if self.unmapped == "omit":
             return MISSING
-        raise UnmappedCode(code, cid, field=field, source=source, mapping=mapping)
+        raise UnmappedCode(code, self.cid, field=field, source=source, mapping=mapping)
 
-    return lookup
+
+def compile_map(cid: str, cm: CodeMap) -> Callable[[Any, str, str, str], Any]:
+    """A lookup `(code, field, record_path, mapping) -> standard code | MISSING`."""
+    return CodeMapLookup(cid, cm)

@@ -17,6 +17,7 @@ from jinja2 import TemplateSyntaxError
 
 from engine.spec.dates import FormatError
 from engine.spec.nodes import Node
+from engine.translate.codes import key_of
 from engine.translate.errors import TranslateError
 from engine.translate.expr import ExprError, Expressions
 from engine.translate.formats import ConvertError, cast, date_converter, number_converter
@@ -36,6 +37,36 @@ def join(base: str, name: str) -> str:
 
 def _empty(v: Any) -> bool:
     return v is MISSING or v is None or v == ""
+
+
+def _one_key(path: Any) -> str | None:
+    """`KEY` for a `from` that reads one key of the current object (not `$.`, no dots or indices)."""
+    if not isinstance(path, str):
+        return None
+    try:
+        from_root, tokens = parse(path)
+    except PathError:
+        return None
+    return tokens[0] if not from_root and len(tokens) == 1 and isinstance(tokens[0], str) else None
+
+
+_NO_ROW: dict[str, Any] = {}
+"""What a `Copy` reads when the current item is not an object: nothing."""
+
+
+class Copy:
+    """The rule `target: KEY`: one key of the current object, omitted when absent, null or "".
+    The commonest rule, so `fields` builders read it inline; calling it does the same."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, s: Scope) -> Any:
+        c = s.cur
+        v = c.get(self.key, MISSING) if isinstance(c, dict) else MISSING
+        return MISSING if _empty(v) else v
 
 
 class Compiler:
@@ -93,32 +124,48 @@ class Compiler:
             if name not in mapped and child.required and child.spec is not None and child.spec.default is not None:
                 const = child.spec.default
                 plan.append(((name,), lambda _s, c=const: c))
-        single = [(p[0], fn) for p, fn in plan if len(p) == 1]
-        if len(single) == len(plan):  # the fast shape: no dotted targets
+        # Copies of one key (most fields of most mappings) are read inline, not through their rule.
+        steps = [(parts[:-1], parts[-1], fn.key if isinstance(fn, Copy) else None, fn) for parts, fn in plan]
+        if all(not parent for parent, _, _, _ in steps):  # the fast shape: no dotted targets
 
             def build_flat(scope: Scope) -> dict[str, Any]:
                 out: dict[str, Any] = {}
-                for name, fn in single:
-                    v = fn(scope)
-                    if v is not MISSING:
-                        out[name] = v
+                cur = scope.cur
+                row = cur if isinstance(cur, dict) else _NO_ROW
+                for _, name, key, fn in steps:
+                    if key is not None:
+                        v = row.get(key, MISSING)
+                        if v is MISSING or v is None or v == "":
+                            continue
+                    else:
+                        v = fn(scope)
+                        if v is MISSING:
+                            continue
+                    out[name] = v
                 return out
 
             return build_flat
 
         def build(scope: Scope) -> dict[str, Any]:
             out: dict[str, Any] = {}
-            for parts, fn in plan:
-                v = fn(scope)
-                if v is MISSING:
-                    continue
+            cur = scope.cur
+            row = cur if isinstance(cur, dict) else _NO_ROW
+            for parent, name, key, fn in steps:
+                if key is not None:
+                    v = row.get(key, MISSING)
+                    if v is MISSING or v is None or v == "":
+                        continue
+                else:
+                    v = fn(scope)
+                    if v is MISSING:
+                        continue
                 d = out
-                for p in parts[:-1]:
+                for p in parent:
                     nxt = d.get(p)
                     if not isinstance(nxt, dict):
                         nxt = d[p] = {}
                     d = nxt
-                d[parts[-1]] = v
+                d[name] = v
             return out
 
         return build
@@ -152,7 +199,8 @@ class Compiler:
         if kind == "fields":
             return self._object(rule, tnode, snode, ypath, tname)
         produce, src_node, src_where = self._producer(kind, rule, snode, ypath)
-        return self._transforms(rule, produce, src_where, tnode, src_node, ypath, tname)
+        key = _one_key(rule.from_) if kind == "from" else None
+        return self._transforms(rule, produce, src_where, tnode, src_node, ypath, tname, key=key)
 
     def _producer(
         self, kind: str, rule: Rule, snode: Node | None, ypath: tuple[Any, ...]
@@ -222,7 +270,9 @@ class Compiler:
         src_node: Node | None,
         ypath: tuple[Any, ...],
         tname: str,
+        key: str | None = None,
     ) -> RuleFn:
+        """`key`: the one key of the current object `produce` reads, if that is all it does."""
         steps: list[Callable[[Any], Any]] = []
         code_lookup: CodeLookup | None = None
         if rule.codes is not None:
@@ -256,11 +306,13 @@ class Compiler:
         scalar_target = tnode is None or tnode is ANY or not (tnode.is_list or tnode.is_object)
         empty_out: Any = "" if self.absent == "empty" and scalar_target else MISSING
         mapping_id = self.mapping_id
+        table: dict[str, Any] | None = getattr(code_lookup, "table", None)
+        """A code map's own entries, looked up first: the error paths are only worked out on a miss."""
 
         if code_lookup is None and not steps and rule.expr is None:  # the common case: copy a value
             if not has_default:
                 if empty_out is MISSING:
-                    return lambda s: MISSING if _empty(v := produce(s)) else v
+                    return Copy(key) if key is not None else lambda s: MISSING if _empty(v := produce(s)) else v
                 return lambda s: empty_out if _empty(v := produce(s)) else v
 
             def with_default(s: Scope) -> Any:
@@ -277,7 +329,8 @@ class Compiler:
             if _empty(v):
                 return default if has_default else empty_out
             if code_lookup is not None:
-                v = code_lookup(v, join(s.tgt, tname), src_where(s), mapping_id)
+                got = MISSING if table is None else table.get(key_of(v), MISSING)
+                v = got if got is not MISSING else code_lookup(v, join(s.tgt, tname), src_where(s), mapping_id)
                 if v is MISSING:
                     return empty_out
             try:
@@ -292,16 +345,27 @@ class Compiler:
     # -- lists and nested objects ---------------------------------------------------------
     def _each(self, rule: Rule, tnode: Node | None, snode: Node | None, ypath: tuple[Any, ...], tname: str) -> RuleFn:
         assert rule.each is not None and rule.fields is not None
-        try:
-            get, where = getter(rule.each)
-            from_root, tokens = parse(rule.each)
-        except PathError as exc:
-            self.report((*ypath, "each"), str(exc))
-            return lambda _s: MISSING
-        list_node = walk(self._root_of(snode) if (from_root and snode is not None) else snode, tokens)[0] if snode is not None else None
-        item_snode = list_node if list_node is None or list_node is ANY or not list_node.is_list else item_of(list_node)
         item_tnode = item_of(tnode) if tnode is not None and tnode is not ANY and tnode.is_list else tnode
-        build = self.fields(rule.fields, item_tnode, item_snode, (*ypath, "fields"))
+        lists: list[tuple[Callable[[Scope], Any], Callable[[Scope], str], Builder]] = []
+        report = self.report
+        for n, path in enumerate([rule.each] if isinstance(rule.each, str) else rule.each):
+            try:
+                get, where = getter(path)
+                from_root, tokens = parse(path)
+            except PathError as exc:
+                report((*ypath, "each"), str(exc))
+                continue
+            base = self._root_of(snode) if (from_root and snode is not None) else snode
+            list_node = walk(base, tokens)[0] if snode is not None else None
+            item_snode = list_node if list_node is None or list_node is ANY or not list_node.is_list else item_of(list_node)
+            if n:  # the same fields again, against the next list's items: report their problems once
+                self.report = lambda _p, _m: None
+            try:
+                lists.append((get, where, self.fields(rule.fields, item_tnode, item_snode, (*ypath, "fields"))))
+            finally:
+                self.report = report
+        if not lists:
+            return lambda _s: MISSING
         keep: Callable[[dict[str, Any]], Any] | None = None
         if rule.where is not None:
             try:
@@ -312,24 +376,28 @@ class Compiler:
         mapping_id = self.mapping_id
 
         def each(s: Scope) -> Any:
-            src = get(s)
-            if src is MISSING or src is None:
-                return MISSING
-            base_src, base_tgt = where(s), join(s.tgt, tname)
-            items = src if isinstance(src, list) else [src]
-            out = []
-            single = not isinstance(src, list)
-            for i, item in enumerate(items):
-                sub = Scope(s.root, item, base_src if single else f"{base_src}[{i}]", f"{base_tgt}[{len(out)}]", i, s.request)
-                if keep is not None:
-                    try:
-                        ok = keep({"record": s.root, "item": item, "index": i, "request": s.request, **helpers})
-                    except ExprError as exc:
-                        raise TranslateError(f"`where` failed: {exc}", mapping=mapping_id, field=base_tgt, source=sub.src) from None
-                    if not ok or ok in ("false", "False", "0"):
-                        continue
-                out.append(build(sub))
-            return out
+            out: list[Any] = []
+            found = False
+            base_tgt = join(s.tgt, tname)
+            for get, where, build in lists:  # several lists: their items one after another
+                src = get(s)
+                if src is MISSING or src is None:
+                    continue
+                found = True
+                base_src = where(s)
+                items = src if isinstance(src, list) else [src]
+                single = not isinstance(src, list)
+                for i, item in enumerate(items):
+                    sub = Scope(s.root, item, base_src if single else f"{base_src}[{i}]", f"{base_tgt}[{len(out)}]", i, s.request)
+                    if keep is not None:
+                        try:
+                            ok = keep({"record": s.root, "item": item, "outer": s.cur, "index": i, "request": s.request, **helpers})
+                        except ExprError as exc:
+                            raise TranslateError(f"`where` failed: {exc}", mapping=mapping_id, field=base_tgt, source=sub.src) from None
+                        if not ok or ok in ("false", "False", "0"):
+                            continue
+                    out.append(build(sub))
+            return out if found else MISSING
 
         return each
 

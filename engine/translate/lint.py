@@ -123,13 +123,14 @@ class _Lint:
             return
         rule: Rule = spec
         if rule.each is not None:
-            lnode = self.source_path(rule.each, snode, (*ypath, "each"))
-            item_s = lnode if lnode is None or lnode is ANY else (item_of(lnode) if lnode.is_list else lnode)
             if tnode is not ANY and not tnode.is_list:
                 self.add((*ypath, "each"), f"`each` builds a list but target `{tname}` is a {tnode.kind}")
             item_t = item_of(tnode) if tnode is not ANY and tnode.is_list else tnode
-            if rule.fields:
-                self.fields(rule.fields, item_t, item_s, (*ypath, "fields"), tname + "[]")
+            for path in [rule.each] if isinstance(rule.each, str) else rule.each:  # the fields must fit every list's items
+                lnode = self.source_path(path, snode, (*ypath, "each"))
+                item_s = lnode if lnode is None or lnode is ANY else (item_of(lnode) if lnode.is_list else lnode)
+                if rule.fields:
+                    self.fields(rule.fields, item_t, item_s, (*ypath, "fields"), tname + "[]")
             return
         if rule.fields is not None:
             sub = snode

@@ -221,13 +221,15 @@ def _compile_one(
     mid: str, m: Mapping, sf: SpecFile, specset: SpecSet, exprs: Expressions, lookups: dict[str, CodeLookup], findings: list[Finding]
 ) -> Translator | None:
     src, why_src = resolve_endpoint(specset, m.from_, m.part)
-    dst, why_dst = resolve_endpoint(specset, m.to, "request")
+    dst, why_dst = resolve_endpoint(specset, m.to, m.to_part)
     if src is None:
         findings.append(sf.finding(("from",), f"from: {why_src}"))
     if dst is None:
         findings.append(sf.finding(("to",), f"to: {why_dst}"))
     if m.part == "response" and src is not None and src.kind == "model":
         findings.append(sf.finding(("part",), "part: response applies to a platform interface `from`, not a canonical model"))
+    if m.to_part == "response" and dst is not None and dst.kind == "model":
+        findings.append(sf.finding(("to_part",), "to_part: response applies to an interface `to`, not a canonical model"))
     if src is None or dst is None:
         return None
     platforms = [e.ref.partition("/")[0] for e in (dst, src) if e.kind != "model"]

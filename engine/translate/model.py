@@ -50,8 +50,9 @@ class Rule(Spec, kw_only=True):
     number: NumberRule | None = None
     type: Literal["string", "int", "number", "bool"] | None = None
     """Final cast (a numeric source column to a string field, "1" to 1...)."""
-    each: str | None = None
-    """Map a list item by item: a source path to a list (a single object counts as a one-item list)."""
+    each: str | list[str] | None = None
+    """Map a list item by item: a source path to a list (a single object counts as a one-item list);
+    several paths: their items one after another in one target list (xinjiang labmaster + exammaster)."""
     where: str | None = None
     """With each: a jinja2 expression; items for which it is false are skipped."""
     fields: dict[str, str | list[str] | Rule] | None = None
@@ -77,6 +78,9 @@ class Mapping(Spec, kw_only=True):
     """`canonical/<model>` or `<platform>/<iface>` (its request body)."""
     part: Literal["request", "response"] = "request"
     """Which body of a platform-interface `from` is read: `response` for mappings back."""
+    to_part: Literal["request", "response"] = "request"
+    """Which body of a `to` interface is written: `response` for the answer a synchronous query
+    route returns to its source (`sources/hospital_his/recognition_query`, to_part: response)."""
     absent: Literal["omit", "empty"] = "omit"
     """A scalar with no value is left out (omit) or sent as "" (empty: platforms that want every key)."""
     supplied: list[str] | None = None

@@ -221,7 +221,7 @@ class PlatformTwin:
         body = req.body
         headers = dict(req.headers)
         cp = self.crypto
-        if cp is not None and self._sealed(it) and (cp.env is not None or cp.signer is not None or cp.replay is not None):
+        if cp is not None and self._sealed(it) and (cp.env is not None or cp.signer is not None or cp.replay is not None or cp.steps):
             try:
                 params = {k: v for k, v in body.items() if isinstance(v, str)} if isinstance(body, Mapping) else None
                 opened = cp.open_request(body if isinstance(body, bytes) else b"", headers, params)

@@ -1,0 +1,218 @@
+"""Logging for specbridge: JSON lines (or text) on stderr, redacted, with the message in hand on every line.
+
+`message_context(id)` (the runtime sets it around receiving and delivering a message) puts the
+message id in a ContextVar; every record logged inside it, from any module, carries that id, so an
+operator can `grep '"message_id":42'` one message's whole story. Tasks copy the context when they
+are created, so concurrent deliveries never see each other's id.
+
+Nothing sensitive leaves through a log line: every text (the message, string extras, tracebacks) goes
+through `engine.journal.redact` (ID numbers, phones, personal fields) and then through a mask of
+secrets: values of secret-named fields (token, password, key, sign...) in JSON, XML, form and
+`name=value` text, and any value registered with `register_secrets` (the bridge's resolved secrets
+and credentials) wherever it appears.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import IO, Any
+
+import msgspec
+
+from engine.journal.redact import redact
+
+FORMATS = ("text", "json")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+_context: ContextVar[dict[str, Any] | None] = ContextVar("specbridge_log_context", default=None)
+
+_SECRET_NAMES = (
+    r"[\w-]*token|[\w-]*secret(?:key)?|password|passwd|pwd|(?:app_?|api_?|private_?|secret_?)?key|sign(?:ature)?"
+    r"|[\w]*credential|authorization|certificate"
+)
+_JSON_SECRET = re.compile(rf'("(?i:{_SECRET_NAMES})"\s*:\s*")([^"]*)(")')
+_XML_SECRET = re.compile(rf"(<(?i:{_SECRET_NAMES})>)([^<]*)(</)")
+_ATTR_SECRET = re.compile(rf"""(\b(?i:{_SECRET_NAMES})=)(["'])([^"']*)(\2)""")
+_KV_SECRET = re.compile(rf"((?:^|[?&\s,;{{(])(?i:{_SECRET_NAMES})=)([^&\s,;'\"}})<]+)")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
+_known: set[str] = set()
+_known_re: re.Pattern[str] | None = None
+
+_STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+_HANDLER_NAME = "specbridge"
+
+
+def register_secrets(values: Iterable[Any]) -> None:
+    """Mask these values verbatim in every log line from now on (resolved secrets and credentials)."""
+    global _known_re
+    for v in values:
+        text = v.decode("utf-8", "replace") if isinstance(v, bytes) else v if isinstance(v, str) else None
+        if text and len(text.strip()) >= 4:  # a 1-3 character value would mask ordinary words
+            _known.add(text.strip())
+    if _known:
+        _known_re = re.compile("|".join(re.escape(s) for s in sorted(_known, key=len, reverse=True)))
+
+
+_SECRET_KEY = re.compile(rf"(?i:{_SECRET_NAMES})")
+
+
+def register_credentials(credentials: Mapping[str, Any]) -> None:
+    """Mask the credential values whose name says they are secret (password, appSecret, key...), not
+    the identifiers beside them (org code, user id), which an operator needs to read in the log."""
+    register_secrets(v for k, v in credentials.items() if _SECRET_KEY.fullmatch(k))
+
+
+def scrub(text: Any, *, limit: int = 2000) -> str:
+    """Text safe for a log line: personal data redacted, secrets masked."""
+    out = redact(text if isinstance(text, (str, bytes)) or text is None else str(text), limit=limit)
+    if _known_re is not None:
+        out = _known_re.sub("***", out)
+    out = _JSON_SECRET.sub(r"\1***\3", out)
+    out = _XML_SECRET.sub(r"\1***\3", out)
+    out = _ATTR_SECRET.sub(r"\1\2***\4", out)
+    out = _KV_SECRET.sub(r"\1***", out)
+    return _BEARER.sub(r"\1 ***", out)
+
+
+@contextmanager
+def message_context(message_id: int | None = None, **fields: Any) -> Iterator[None]:
+    """Every log line inside carries `message_id` (and these fields: target, interface, route...)."""
+    ctx = dict(_context.get() or {})
+    ctx.update({k: v for k, v in fields.items() if v is not None})
+    if message_id is not None:
+        ctx["message_id"] = message_id
+    token = _context.set(ctx)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def current() -> dict[str, Any]:
+    """The fields the current context adds to log lines."""
+    return dict(_context.get() or {})
+
+
+class ContextFilter(logging.Filter):
+    """Stamp the context onto the record where it is logged (same task, same thread)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = _context.get()
+        if ctx:
+            for k, v in ctx.items():
+                if not hasattr(record, k):
+                    setattr(record, k, v)
+        return True
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in record.__dict__.items():
+        if k in _STD_ATTRS or k.startswith("_"):
+            continue
+        out[k] = v if isinstance(v, (bool, int, float)) or v is None else scrub(v, limit=1000)
+    return out
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, then message_id and any extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": scrub(record.getMessage()),
+        }
+        out.update(_extras(record))
+        if record.exc_info:
+            out["exc"] = scrub(self.formatException(record.exc_info), limit=8000)
+        return msgspec.json.encode(out).decode("utf-8")
+
+
+class TextFormatter(logging.Formatter):
+    """`2024-05-11 08:59:33 WARNING specbridge.runtime [#42] message key=value`, redacted the same way."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))
+        extras = _extras(record)
+        mid = extras.pop("message_id", None)
+        head = f"{ts} {record.levelname} {record.name}" + (f" [#{mid}]" if mid is not None else "")
+        tail = "".join(f" {k}={v}" for k, v in extras.items())
+        line = f"{head} {scrub(record.getMessage())}{tail}"
+        if record.exc_info:
+            line += "\n" + scrub(self.formatException(record.exc_info), limit=8000)
+        return line
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at emit time (a test's capture, a redirected stream), never a
+    stream that was closed since configure() ran."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._fixed = stream
+        super().__init__(stream)
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return self._fixed if self._fixed is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str] | None) -> None:
+        self._fixed = value
+
+
+def add_arguments(p: argparse.ArgumentParser, *, on_command: bool = False) -> None:
+    """`--log-format` and `--log-level`: global (before the command), and again on commands that log
+    a lot (`run`), where they only apply when given."""
+    default: Any = argparse.SUPPRESS if on_command else None
+    p.add_argument("--log-format", choices=FORMATS, default=default,
+                   help="log lines as text or JSON, one object per line (default: $SPECBRIDGE_LOG_FORMAT or text)")
+    p.add_argument("--log-level", type=str.upper, choices=LEVELS, default=default,
+                   help="lowest level logged (default: $SPECBRIDGE_LOG_LEVEL, else INFO for run and WARNING otherwise)")
+
+
+def configure_from(args: argparse.Namespace) -> logging.Handler:
+    """Configure from parsed arguments, then the environment, then the command's own default level."""
+    fmt = getattr(args, "log_format", None) or os.environ.get("SPECBRIDGE_LOG_FORMAT") or "text"
+    level = getattr(args, "log_level", None) or os.environ.get("SPECBRIDGE_LOG_LEVEL") or getattr(args, "log_level_default", "WARNING")
+    return configure(fmt.lower(), level)
+
+
+def json_handler() -> logging.Handler | None:
+    """The installed specbridge handler when it writes JSON (progress lines then go out as JSON too)."""
+    for h in logging.getLogger().handlers:
+        if h.get_name() == _HANDLER_NAME and isinstance(h.formatter, JsonFormatter):
+            return h
+    return None
+
+
+def configure(fmt: str = "text", level: str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+    """Install the one specbridge handler on the root logger (replacing an earlier one)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"log format {fmt!r}: use one of {', '.join(FORMATS)}")
+    lvl = logging.getLevelName(level.upper())
+    if not isinstance(lvl, int):
+        raise ValueError(f"log level {level!r}: use one of {', '.join(LEVELS)}")
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if h.get_name() == _HANDLER_NAME:
+            root.removeHandler(h)
+    handler = _StderrHandler(stream)
+    handler.set_name(_HANDLER_NAME)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(lvl)
+    for name in ("pynetdicom", "aiohttp.access"):  # third-party chatter (association events, access lines) only when debugging
+        logging.getLogger(name).setLevel(logging.WARNING if lvl > logging.DEBUG else logging.NOTSET)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # one debug line per query, from its own thread: never useful
+    return handler

@@ -1,0 +1,73 @@
+"""The group-commit writer: a batch runs without savepoints, and a failing op still undoes only itself."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.journal import Attempt, Journal, LeaseLost, State
+from engine.journal.db import Writer, open_db
+
+IFACE = "jilin_imaging/savePatientExam"
+
+
+async def test_a_failing_op_mid_batch_undoes_only_its_own_writes(tmp_path: Path) -> None:
+    db = await open_db(str(tmp_path / "w.db"))
+    try:
+        await db.call(lambda c: c.execute("CREATE TABLE t (v TEXT)"))
+        w = Writer(db)
+        calls: list[str] = []
+
+        def put(v: str, fail: bool = False):  # type: ignore[no-untyped-def]
+            def op(c: sqlite3.Connection) -> int:
+                calls.append(v)
+                c.execute("INSERT INTO t (v) VALUES (?)", (v,))
+                if fail:
+                    raise ValueError(f"{v} refused")
+                return int(c.execute("SELECT count(*) FROM t").fetchone()[0])
+
+            return op
+
+        results = await asyncio.gather(w.submit(put("a")), w.submit(put("b", fail=True)), w.submit(put("c")), return_exceptions=True)
+        assert isinstance(results[1], ValueError)
+        assert results[0] == 1 and results[2] == 2  # counted as if b never ran
+        rows = await db.call(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY rowid")])
+        assert rows == ["a", "c"]
+        assert calls[:3] == ["a", "b", "a"]  # the first pass stopped at b; the batch ran again, isolated
+        assert (w.batches, w.ops) == (1, 3)
+        # alone in its batch, a failing op is not run twice
+        calls.clear()
+        with pytest.raises(ValueError):
+            await w.submit(put("d", fail=True))
+        assert calls == ["d"]
+        assert await db.call(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 2
+    finally:
+        await db.close()
+
+
+async def test_finish_counts_attempts_and_checks_the_lease_in_one_pass(tmp_path: Path) -> None:
+    t = [1000.0]
+    async with await Journal.open(str(tmp_path / "j.db"), clock=lambda: t[0], lease_s=10) as j:
+        r = await j.receive(IFACE, "jilin", b"{}", key="k1")
+        (m,) = await j.claim_due("jilin")
+        await j.schedule_retry(m.id, t[0] + 5, "busy", attempt=Attempt("retry", "POST /x", 503), lease=m.lease)
+        t[0] += 6
+        (m,) = await j.claim_due("jilin")
+        with pytest.raises(LeaseLost):
+            await j.mark_sent(m.id, attempt=Attempt("ok", "POST /x", 200), lease="someone-else")
+        await j.mark_sent(m.id, attempt=Attempt("ok", "POST /x", 200), lease=m.lease)
+        got = await j.get(r.id)
+        assert got is not None and got.state is State.SENT and got.attempts == 2 and got.lease is None
+        assert [(a.n, a.outcome, a.status) for a in got.history] == [(1, "retry", 503), (2, "ok", 200)]
+        assert got.updated_at == t[0] and got.next_attempt_at is None
+        await j.replay(r.id)  # a replay resets the budget, the numbering goes on
+        (m,) = await j.claim_due("jilin")
+        await j.mark_dead(m.id, "no", attempt=Attempt("fatal", "POST /x", 400), lease=m.lease)
+        got = await j.get(r.id)
+        assert got is not None and got.attempts == 1 and [a.n for a in got.history] == [1, 2, 3]
+        await j.mark_dead(r.id, "again")  # no attempt: counts nothing
+        got = await j.get(r.id)
+        assert got is not None and got.attempts == 1 and got.last_error == "again"
