@@ -35,7 +35,7 @@ class _ErrorCode(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter, bounded by attempts and by age (whichever first).
+    """Exponential backoff with equal jitter (`backoff_s`), bounded by attempts and by age (whichever first).
 
     `wait_s` is the pause after a quota answer (action wait); quota waits do not use up attempts,
     only age, since a daily cap says nothing about the message.

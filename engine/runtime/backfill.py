@@ -18,10 +18,10 @@ from typing import Any
 import msgspec
 
 from adapters.base import InboundMessage, Reply
-from engine.errors import SpecbridgeError, SpecError
+from engine.errors import SpecbridgeError
 from engine.progress import Progress
 from engine.runtime.config import load_bridge
-from engine.runtime.serve import _source_sink, open_bridge, open_view
+from engine.runtime.serve import _source_sink, explain_open_failure, open_bridge, open_view
 
 
 async def pending_rows(poller: Any, page: int = 5000) -> int:
@@ -47,12 +47,8 @@ async def backfill(bridge_path: Path, specs_dir: Path, source: str, *, base_dir:
             print(f"specbridge: `{source}` {why} (views: {', '.join(views) or 'none'})", file=sys.stderr)
             return 2
         runtime, _ = await open_bridge(bridge_path, specs_dir, bridge=bridge)
-    except SpecError as exc:
-        for f in exc.findings:
-            print(f, file=sys.stderr)
-        return 2
     except (SpecbridgeError, OSError) as exc:
-        print(f"specbridge: {exc}", file=sys.stderr)
+        explain_open_failure(exc)
         return 2
     runtime.base_dir = base
     await runtime.open_journal()

@@ -90,15 +90,20 @@ async def open_bridge(bridge_path: Path, specs_dir: Path, *, bridge: Bridge | No
     return BridgeRuntime(bridge, specset, mappings, base_dir=Path.cwd()), specset
 
 
+def explain_open_failure(exc: Exception) -> None:
+    """Why a bridge did not open, one line per reason on stderr (`run`, `backfill`): a traceback here would be a bug."""
+    if isinstance(exc, SpecError):
+        for f in exc.findings:
+            print(f, file=sys.stderr)
+    else:
+        print(f"specbridge: {exc}", file=sys.stderr)
+
+
 async def serve_bridge(bridge_path: Path, specs_dir: Path, *, reload: bool = True, reload_interval_s: float = 1.0) -> int:
     try:
         runtime, _ = await open_bridge(bridge_path, specs_dir)
-    except SpecError as exc:
-        for f in exc.findings:
-            print(f, file=sys.stderr)
-        return 2
     except (SpecbridgeError, OSError) as exc:
-        print(f"specbridge: {exc}", file=sys.stderr)
+        explain_open_failure(exc)
         return 2
     try:
         await runtime.start()

@@ -89,7 +89,7 @@ class MappingSet:
                 if len(c) >= max_len:
                     continue
                 for t in self.translators.values():
-                    if t.target.key == c[0].source.key and t not in c:
+                    if t.target.key == c[0].source.key and t not in c and not _answer_into_request(t, c[-1]):
                         nxt.append([t, *c])
             frontier = nxt
         return found
@@ -104,6 +104,15 @@ class MappingSet:
                 self._routes[(source_ref, target_ref)] = c
                 return c
         raise NoRoute(f"no mapping chain from {source_ref} to {target_ref}")
+
+
+def _answer_into_request(first: Translator, last: Translator) -> bool:
+    """A chain keeps one direction: an answer flows back to its asker, a request on to a platform.
+    Both meet at canonical models, so without this rule `xinjiang answer -> canonical -> xinjiang
+    query` or `HIS query -> canonical -> HIS answer` would count as chains."""
+    if first.source.kind == "model" or last.target.kind == "model":
+        return False
+    return (first.source.part == "response") != (last.target.part == "response")
 
 
 def _rel(path: Path, base: Path) -> str:

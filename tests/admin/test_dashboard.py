@@ -110,6 +110,8 @@ async def test_dashboard_signs_in_browses_replays_pauses_and_renders(env: Env, p
     await page.click("#search-button")
     await expect(page.locator(f"#messages tr[data-id='{dead[1]}'] .state")).to_have_text("SENT")
     await expect(page.locator(f"#messages tr[data-id='{dead[0]}'] .state")).to_have_text("DEAD")
+    await expect(page.locator("#detail-facts .badge").first).to_have_text("SENT")  # the open detail follows
+    await expect(page.locator("#attempts tbody tr")).to_have_count(3)
     assert sum(env.twin.stats()["deliveries"]["savePatientExam"].values()) == 1
 
     # pause the route: its new messages wait; resume: they go

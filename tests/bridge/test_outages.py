@@ -42,7 +42,10 @@ async def test_down_target_waits_with_growing_delays_then_drains(twins, specset,
         m = await rt.journal.get(ids[0])
         assert m is not None and m.state is State.ERROR and m.attempts >= 3
         gaps = [b.started_at - a.started_at for a, b in zip(m.history, m.history[1:], strict=False)]
-        assert gaps == sorted(gaps) and gaps[-1] > 2 * gaps[0], gaps  # growing delays (equal-jitter backoff)
+        # growing delays: equal jitter puts the pause after failed attempt n at no less than base*2^(n-1)/2,
+        # and a loaded machine only adds to a pause, so lower bounds hold however busy the test host is
+        floors = [0.05 * 2**i / 2 for i in range(len(gaps))]
+        assert all(g >= f - 0.002 for g, f in zip(gaps, floors, strict=True)), (gaps, floors)
         assert all(a.outcome == "retry" for a in m.history)
         # the platform comes back on the same address, with the same keys
         up = await serve_twin(specset, "jilin_imaging", port=port, credentials=CREDENTIALS["jilin_imaging"],

@@ -91,3 +91,13 @@ def test_one_lis_row_alone_is_a_one_line_report(real_specs, real_mappings) -> No
     canonical, message = (out for _, out in chain.trace(row))
     assert canonical["report_no"] == row["REPORT_NO"] and [i["local_code"] for i in canonical["items"]] == ["ALT"]
     assert chain.steps[-1].validate(message).valid
+
+
+def test_chains_keep_one_direction(real_mappings) -> None:
+    """Requests and answers meet at canonical models; a chain never turns an answer into a request."""
+    to_query = [c.id for c in real_mappings.chains_to("xinjiang_mr/GetCheckLabList")]
+    assert "hospital_his.recognition_query -> recognition_query.xinjiang_mr.GetCheckLabList" in to_query
+    assert not any(".response" in cid for cid in to_query)
+    to_answer = [c.id for c in real_mappings.chains_to("hospital_his/recognition_query#response")]
+    assert "city_lab_mr.HR01.response -> hospital_his.recognition_query.response" in to_answer
+    assert "hospital_his.recognition_query -> hospital_his.recognition_query.response" not in to_answer

@@ -75,7 +75,11 @@ async function open() {
   $("#logout").hidden = false;
   await loadMessages(null);
   clearInterval(timer);
-  timer = setInterval(() => { refresh().catch(onError); if (pageCursor === null) loadMessages(null).catch(onError); }, REFRESH_MS);
+  timer = setInterval(() => {
+    refresh().catch(onError);
+    if (pageCursor === null) loadMessages(null).catch(onError);
+    if (!$("#detail").hidden && detailId !== null) showMessage(detailId, false);  // the open message stays current
+  }, REFRESH_MS);
 }
 
 function onError(e) {
@@ -193,12 +197,16 @@ async function replayOne(id, state) {
     const res = await api(`/api/messages/${id}/replay`, { method: "POST", body: { retranslate: true } });
     toast(`#${id} queued again (${res.state})${res.paused ? "; its route is paused" : ""}`);
     await loadMessages(pageCursor);
+    if (!$("#detail").hidden && detailId === id) await showMessage(id, false);
   } catch (e) { onError(e); }
 }
 
-async function showMessage(id) {
+let detailId = null;
+
+async function showMessage(id, scroll = true) {
   try {
     const m = await api(`/api/messages/${id}`);
+    detailId = m.id;
     $("#detail-id").textContent = `#${m.id}`;
     const facts = [["State", badge(m.state)], ["Interface", m.interface], ["Target", m.target], ["Route", m.route || "–"],
       ["Key", m.key || "–"], ["Version", m.version], ["Created", ts(m.created_at)], ["Updated", ts(m.updated_at)],
@@ -212,7 +220,7 @@ async function showMessage(id) {
     $("#detail-source").textContent = pretty(m.source);
     $("#detail-translated").textContent = pretty(m.translated);
     $("#detail").hidden = false;
-    $("#detail").scrollIntoView({ behavior: "smooth", block: "nearest" });
+    if (scroll) $("#detail").scrollIntoView({ behavior: "smooth", block: "nearest" });
   } catch (e) { onError(e); }
 }
 
