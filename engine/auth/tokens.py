@@ -95,6 +95,11 @@ class TokenManager:
         self.refreshed = 0
         """Token requests made, and tokens obtained (since start: the refresh metrics)."""
 
+    def rebind(self, fetch: Fetch) -> None:
+        """Send later refreshes through another fetcher (a hot reload's new client) while keeping the
+        token, the day's count and any alarm: a reload must not cost a token of a capped platform."""
+        self._fetch = fetch
+
     @classmethod
     def from_auth(cls, name: str, fetch: Fetch, auth: Auth, **kwargs: Any) -> TokenManager:
         """Build from a platform spec's `auth` block (lifetime_s, daily_cap, lockout)."""
