@@ -25,7 +25,7 @@ from typing import Any
 import aiosqlite
 
 from adapters.base import InboundMessage, Sink
-from adapters.rows import decode_cursor, encode_cursor, row_to_message
+from adapters.rows import RowPlan, decode_cursor, encode_cursor
 from adapters.sql import Database, ViewError
 from engine.spec.compiled import CompiledInterface
 from engine.spec.model import ViewBinding
@@ -128,6 +128,7 @@ class ViewPoller:
         self.state_path = Path(state_path)
         self.name = name or f"{interface}@{self.view_name}"
         self.fields = fields
+        self.plan = RowPlan(fields)
         self.columns = list(columns) if columns else None
         self.batch = batch
         self.interval_s = interval_s
@@ -204,14 +205,15 @@ class ViewPoller:
         if self.group_by:
             return await self._poll_groups(sink)
         while True:
-            rows = await self.db.fetch_after(self.view_name, self.columns, self.cursor_cols, self._cursor, self.batch)
+            names, rows = await self._page(self._cursor)
+            at = self._cursor_at(names) if rows else []
             for i in range(0, len(rows), self.window):
                 chunk = rows[i : i + self.window]
-                positions = [self._position(r) for r in chunk]
+                positions = [[r[k] for k in at] for r in chunk]
                 if len(chunk) == 1:
-                    acks = [await self._deliver(sink, chunk[0], positions[0])]
+                    acks = [await self._deliver(sink, names, chunk[0], positions[0])]
                 else:
-                    acks = await asyncio.gather(*(self._deliver(sink, r, p) for r, p in zip(chunk, positions, strict=True)))
+                    acks = await asyncio.gather(*(self._deliver(sink, names, r, p) for r, p in zip(chunk, positions, strict=True)))
                 done = next((k for k, ok in enumerate(acks) if not ok), len(acks))  # the acknowledged prefix
                 if done:
                     await self._store.save(self.name, positions[done - 1])
@@ -223,33 +225,55 @@ class ViewPoller:
             if len(rows) < self.batch:
                 return True
 
+    async def _page(self, after: Sequence[Any] | None) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
+        """One keyset page as column names and value tuples (a database without a tuple read: from its dicts)."""
+        read = getattr(self.db, "fetch_rows_after", None)
+        if read is not None:
+            names, rows = await read(self.view_name, self.columns, self.cursor_cols, after, self.batch)
+            return names, rows
+        dicts = await self.db.fetch_after(self.view_name, self.columns, self.cursor_cols, after, self.batch)
+        names = tuple(dicts[0]) if dicts else ()
+        return names, [tuple(d[n] for n in names) for d in dicts]
+
+    def _cursor_at(self, names: tuple[str, ...]) -> list[int]:
+        """Where the cursor columns are among the columns read."""
+        try:
+            return [names.index(c) for c in self.cursor_cols]
+        except ValueError:
+            missing = next(c for c in self.cursor_cols if c not in names)
+            raise ViewError(f"view {self.view_name}: cursor column {missing} is not among the columns read") from None
+
     async def _poll_groups(self, sink: Sink) -> bool:
         assert self._store is not None
         buf: list[dict[str, Any]] = []
+        position: list[Any] = []
         gkey: tuple[Any, ...] | None = None
         after = self._cursor
         while True:
-            rows = await self.db.fetch_after(self.view_name, self.columns, self.cursor_cols, after, self.batch)
+            names, rows = await self._page(after)
+            at = self._cursor_at(names) if rows else []
+            by = [names.index(c) if c in names else None for c in self.group_by]
             for row in rows:
-                g = tuple(row.get(c) for c in self.group_by)
+                g = tuple(None if k is None else row[k] for k in by)
                 if buf and g != gkey:
-                    if not await self._deliver_group(sink, buf):
+                    if not await self._deliver_group(sink, buf, position):
                         return False
                     buf = []
                     if self._stop.is_set():
                         return True
-                buf.append(row)
+                buf.append(self.plan.message(names, row))
+                position = [row[k] for k in at]
                 gkey = g
             if len(rows) < self.batch:  # the view is read to its end: the last group is whole
-                return await self._deliver_group(sink, buf) if buf else True
-            after = self._position(rows[-1])
+                return await self._deliver_group(sink, buf, position) if buf else True
+            after = position
 
-    async def _deliver_group(self, sink: Sink, rows: list[dict[str, Any]]) -> bool:
+    async def _deliver_group(self, sink: Sink, rows: list[dict[str, Any]], position: list[Any]) -> bool:
+        """`position`: the cursor of the group's last row."""
         assert self._store is not None
-        position = self._position(rows[-1])
         msg = InboundMessage(
             interface=self.interface,
-            body=[row_to_message(r, self.fields) for r in rows],  # type: ignore[arg-type]
+            body=rows,  # type: ignore[arg-type]
             meta={"transport": "dbview", "view": self.view_name, "rows": len(rows)},
         )
         try:
@@ -263,18 +287,12 @@ class ViewPoller:
         self._cursor = position
         return True
 
-    def _position(self, row: dict[str, Any]) -> list[Any]:
-        try:
-            return [row[c] for c in self.cursor_cols]
-        except KeyError as exc:
-            raise ViewError(f"view {self.view_name}: cursor column {exc.args[0]} is not among the columns read") from None
-
-    async def _deliver(self, sink: Sink, row: dict[str, Any], position: list[Any]) -> bool:
+    async def _deliver(self, sink: Sink, names: tuple[str, ...], row: Sequence[Any], position: list[Any]) -> bool:
         """Acknowledged = the sink returned a Reply below 500 (a row the runtime rejects as invalid is
         journalled as rejected and must not block the view); an exception or a 5xx is not."""
         msg = InboundMessage(
             interface=self.interface,
-            body=row_to_message(row, self.fields),
+            body=self.plan.message(names, row),
             meta={"transport": "dbview", "view": self.view_name, "cursor": dict(zip(self.cursor_cols, position, strict=True))},
         )
         try:

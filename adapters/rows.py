@@ -63,6 +63,54 @@ def row_to_message(row: Mapping[str, Any], fields: Mapping[str, Node] | None) ->
     return {k: to_message(v, f.get(k)) for k, v in row.items()}
 
 
+_SHAPES = 256
+"""Distinct value-type shapes kept per RowPlan (a view's rows come in a handful: NULL here or there)."""
+_AS_IS: frozenset[type] = frozenset({str, type(None), bool})
+_AS_IS_OR_NUMBER: frozenset[type] = _AS_IS | {int, float}
+
+
+class RowPlan:
+    """`row_to_message` for every row of a view read as value tuples, the per-column work done once.
+
+    Most values pass as they are (text, NULL, numbers for numeric fields): which ones do not depends
+    only on the columns and on the Python types of the row's values, so the columns to convert are
+    worked out once per shape of types and every other value goes straight into the message dict.
+    """
+
+    def __init__(self, fields: Mapping[str, Node] | None) -> None:
+        self.fields = fields or {}
+        self._columns: tuple[str, ...] | None = None
+        self._take: list[int] | None = None
+        self._keep: list[frozenset[type]] = []
+        self._fixes: dict[tuple[type, ...], list[tuple[int, str, Node | None]]] = {}
+
+    def _bind(self, columns: tuple[str, ...]) -> None:
+        first = {c: i for i, c in reversed(list(enumerate(columns)))}
+        # a repeated name (a driver's, not a view's) keeps its first value, as a name lookup does
+        self._take = None if len(first) == len(columns) else sorted(first.values())
+        f = self.fields
+        self._keep = [_AS_IS if (n := f.get(c)) is not None and n.kind == "string" else _AS_IS_OR_NUMBER for c in columns]
+        self._fixes = {}
+        self._columns = columns
+
+    def message(self, columns: tuple[str, ...], values: Sequence[Any]) -> dict[str, Any]:
+        if columns is not self._columns and columns != self._columns:
+            self._bind(columns)
+        take = self._take
+        msg = dict(zip(columns, values, strict=True)) if take is None else {columns[i]: values[i] for i in take}
+        shape = tuple(map(type, values))
+        fixes = self._fixes.get(shape)
+        if fixes is None:
+            fixes = [(i, columns[i], self.fields.get(columns[i])) for i in (range(len(columns)) if take is None else take)
+                     if shape[i] not in self._keep[i]]
+            if len(self._fixes) >= _SHAPES:
+                self._fixes.clear()
+            self._fixes[shape] = fixes
+        for i, name, node in fixes:
+            msg[name] = to_message(values[i], node)
+        return msg
+
+
 def to_column(value: Any, node: Node | None) -> Any:
     """One message value as the store's column holds it (dates as their spec text, bools as 0/1)."""
     if isinstance(value, (dt.date, dt.time)) and node is not None and node.date is not None:

@@ -45,6 +45,19 @@ class SqliteDatabase:
         except sqlite3.OperationalError as exc:
             raise ViewError(f"view {table}: {exc}") from None
 
+    async def fetch_rows_after(
+        self, table: str, columns: Sequence[str] | None, cursor: Sequence[str], after: Sequence[Any] | None, limit: int
+    ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        """`fetch_after` as the column names and one tuple per row: the poller's read, no dict per row."""
+        sql, params = keyset_select(table, columns, cursor, after, limit, dialect=self.dialect)
+        try:
+            async with self._conn.execute(sql, params) as cur:
+                cur.row_factory = None  # plain tuples (a row object is made as it is fetched, so every row is one)
+                rows = await cur.fetchall()
+                return tuple(d[0] for d in cur.description or ()), rows  # type: ignore[return-value]
+        except sqlite3.OperationalError as exc:
+            raise ViewError(f"view {table}: {exc}") from None
+
     async def upsert(self, table: str, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> int:
         """All rows in one transaction; rows may name different column sets."""
         if not rows:

@@ -17,7 +17,7 @@ from engine.bridge.model import Target
 from engine.crypto.profile import compile_profile
 from engine.plugins.runtime import open_outbound
 from engine.retry import Outcome, classify
-from engine.runtime.wire import Prepared, Verdict, judge, prepare, rules, value_at
+from engine.runtime.wire import Prepared, Verdict, judge, plan, prepare, value_at
 from engine.spec.compiled import CompiledInterface
 from engine.spec.loader import PlatformSpec
 
@@ -89,9 +89,10 @@ class TargetClient:
     async def _send(self, iface: CompiledInterface, message: Mapping[str, Any], token: str | None) -> Result:
         started = time.perf_counter()
         prepared = None
+        p = plan(iface)
         try:
-            prepared = prepare(iface, {**message, **{k: v for k, v in self.supply.items() if k in (iface.request.node.children or {})}}
-                               if iface.request is not None else message,
+            supplied = {k: v for k, v in self.supply.items() if k in p.fields} if self.supply and iface.request is not None else None
+            prepared = prepare(iface, {**message, **supplied} if supplied else message,
                                crypto=self.crypto, headers=self.headers, token=token, timeout_s=self.target.timeout_s)
             http = iface.spec.binding is not None and iface.spec.binding.http is not None
             outbound = self.custom or (self.http if http or self.soap is None else self.soap)
@@ -99,8 +100,7 @@ class TargetClient:
         except TransportError as exc:
             return Result(classify(error=exc), None, None, prepared, (time.perf_counter() - started) * 1000, token)
         verdict = judge(iface, resp, crypto=self.crypto, session=prepared.session)
-        _, errors = rules(iface)
-        outcome = classify(status=resp.status, code=verdict.code, success=verdict.success, errors=errors, message=verdict.message)
+        outcome = classify(status=resp.status, code=verdict.code, success=verdict.success, errors=p.errors, message=verdict.message)
         return Result(outcome, verdict, resp, prepared, (time.perf_counter() - started) * 1000, token)
 
     async def send(self, iface: CompiledInterface, message: Mapping[str, Any]) -> Result:
