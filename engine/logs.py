@@ -20,14 +20,15 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
+from itertools import islice
 from typing import IO, Any
 
 import msgspec
 
-from engine.journal.redact import redact
+from engine.journal.redact import cut, mask
 
 FORMATS = ("text", "json")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -45,8 +46,14 @@ _KV_SECRET = re.compile(rf"((?:^|[?&\s,;{{(])(?i:{_SECRET_NAMES})=)([^&\s,;'\"}}
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 _known: set[str] = set()
 _known_re: re.Pattern[str] | None = None
+_clean: set[str] = set()
+"""Short texts that scrubbing left as they were (target names, interfaces, routes, recurring
+messages): known clean until the registered secrets change, so each costs one lookup, not a scan.
+Only texts without anything to mask go in: no personal data is kept here."""
+_CLEAN_MAX_LEN, _CLEAN_MAX = 200, 4096
 
 _STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+_N_INIT = len(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 _HANDLER_NAME = "specbridge"
 
 
@@ -59,6 +66,7 @@ def register_secrets(values: Iterable[Any]) -> None:
             _known.add(text.strip())
     if _known:
         _known_re = re.compile("|".join(re.escape(s) for s in sorted(_known, key=len, reverse=True)))
+        _clean.clear()  # a text clean before may hold the new secret
 
 
 _SECRET_KEY = re.compile(rf"(?i:{_SECRET_NAMES})")
@@ -71,29 +79,63 @@ def register_credentials(credentials: Mapping[str, Any]) -> None:
 
 
 def scrub(text: Any, *, limit: int = 2000) -> str:
-    """Text safe for a log line: personal data redacted, secrets masked."""
-    out = redact(text if isinstance(text, (str, bytes)) or text is None else str(text), limit=limit)
-    if _known_re is not None:
-        out = _known_re.sub("***", out)
-    out = _JSON_SECRET.sub(r"\1***\3", out)
-    out = _XML_SECRET.sub(r"\1***\3", out)
-    out = _ATTR_SECRET.sub(r"\1\2***\4", out)
-    out = _KV_SECRET.sub(r"\1***", out)
-    return _BEARER.sub(r"\1 ***", out)
+    """Text safe for a log line: personal data redacted, secrets masked, then cut to `limit` (masked
+    whole first, so a secret straddling the cut is masked, not half shown).
+
+    Each pattern runs only when the text has what it needs to match (as in `redact.mask`): a quote
+    and a colon, a `<`, a `=`; the `name=value` patterns are the costly ones (~3 us each on a short
+    line) and most log lines have no `=`."""
+    if isinstance(text, str):
+        if text in _clean and len(text) <= limit:
+            return text
+        out = text
+    elif text is None:
+        return ""
+    else:
+        out = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else str(text)
+    known = _known_re  # the secrets this text is checked against (a clean verdict holds for these only)
+    out = mask(out)
+    if known is not None:
+        out = known.sub("***", out)
+    if '"' in out and ":" in out:
+        out = _JSON_SECRET.sub(r"\1***\3", out)
+    if "<" in out:
+        out = _XML_SECRET.sub(r"\1***\3", out)
+    if "=" in out:
+        out = _ATTR_SECRET.sub(r"\1\2***\4", out)
+        out = _KV_SECRET.sub(r"\1***", out)
+    out = _BEARER.sub(r"\1 ***", out)
+    if out is text and len(out) <= _CLEAN_MAX_LEN and known is _known_re:  # `sub` hands back the very object when nothing matched
+        if len(_clean) >= _CLEAN_MAX:
+            _clean.clear()
+        _clean.add(out)
+    return cut(out, limit)
 
 
-@contextmanager
-def message_context(message_id: int | None = None, **fields: Any) -> Iterator[None]:
+class _MessageContext:
+    """A plain context manager, not a generator one: entered once per delivery, logged or not."""
+
+    __slots__ = ("_ctx", "_token")
+
+    def __init__(self, ctx: dict[str, Any]) -> None:
+        self._ctx = ctx
+        self._token: Token[dict[str, Any] | None] | None = None
+
+    def __enter__(self) -> None:
+        parent = _context.get()
+        self._token = _context.set({**parent, **self._ctx} if parent else self._ctx)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _context.reset(self._token)
+
+
+def message_context(message_id: int | None = None, **fields: Any) -> AbstractContextManager[None]:
     """Every log line inside carries `message_id` (and these fields: target, interface, route...)."""
-    ctx = dict(_context.get() or {})
-    ctx.update({k: v for k, v in fields.items() if v is not None})
+    ctx = {k: v for k, v in fields.items() if v is not None}
     if message_id is not None:
         ctx["message_id"] = message_id
-    token = _context.set(ctx)
-    try:
-        yield
-    finally:
-        _context.reset(token)
+    return _MessageContext(ctx)
 
 
 def current() -> dict[str, Any]:
@@ -114,20 +156,42 @@ class ContextFilter(logging.Filter):
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    """`extra=` fields and the context's, scrubbed. They come after the attributes LogRecord sets
+    itself (dicts keep insertion order), so the scan starts there."""
     out: dict[str, Any] = {}
-    for k, v in record.__dict__.items():
-        if k in _STD_ATTRS or k.startswith("_"):
+    for k, v in islice(record.__dict__.items(), _N_INIT, None):
+        if k in _STD_ATTRS or k[0] == "_":
             continue
         out[k] = v if isinstance(v, (bool, int, float)) or v is None else scrub(v, limit=1000)
     return out
 
 
+class _Clock:
+    """A record's time as text, formatted once per second (strftime is most of a short line's cost)."""
+
+    __slots__ = ("_fmt", "_local", "_second", "_text")
+
+    def __init__(self, fmt: str, local: bool) -> None:
+        self._fmt, self._local, self._second, self._text = fmt, local, -1, ""
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._text = time.strftime(self._fmt, time.localtime(second) if self._local else time.gmtime(second))
+            self._second = second
+        return self._text
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, then message_id and any extras."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._clock = _Clock("%Y-%m-%dT%H:%M:%S", local=False)
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._clock(record.created)}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": scrub(record.getMessage()),
@@ -141,8 +205,12 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """`2024-05-11 08:59:33 WARNING specbridge.runtime [#42] message key=value`, redacted the same way."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._clock = _Clock("%Y-%m-%d %H:%M:%S", local=True)
+
     def format(self, record: logging.LogRecord) -> str:
-        ts = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))
+        ts = self._clock(record.created)
         extras = _extras(record)
         mid = extras.pop("message_id", None)
         head = f"{ts} {record.levelname} {record.name}" + (f" [#{mid}]" if mid is not None else "")

@@ -39,6 +39,14 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+_INSERT_HELD = _INSERT.replace("next_attempt_at)", "next_attempt_at, lease)").replace("?)", "?, ?)")
+
+# An older version of the key still to go (pending, or in flight): a newer one waits for it.
+_OLDER_PENDING = """
+SELECT 1 FROM messages INDEXED BY ux_messages_key
+WHERE idem_key = ? AND target = ? AND interface = ? AND version < ? AND next_attempt_at IS NOT NULL LIMIT 1
+"""
+
 _INSERT_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 # Older versions of a key that are not SENT are superseded by a new one (policy latest). Pending ones
@@ -74,6 +82,13 @@ def to_message(row: Sequence[Any], history: list[AttemptRecord] | None = None) -
 
 
 def receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_policy: KeyPolicy) -> Receipt:
+    return _receive(c, rec, created_at, default_policy)
+
+
+def _receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_policy: KeyPolicy,
+             hold: tuple[float, str] | None = None, stored: list[Message] | None = None) -> Receipt:
+    """`receive`; with `hold` (lease expiry, lease) a new message is inserted leased, and appended
+    to `stored` as a Message (what `claim` would have read back)."""
     source = encode_payload(rec.source)
     translated = encode_payload(rec.translated)
     digest = payload_hash(source)
@@ -91,7 +106,9 @@ def receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_pol
                 return Receipt(row[0], duplicate=True, version=row[1])
             version = row[1] + 1
     t = created_at
-    cur = c.execute(_INSERT, (rec.interface, rec.target, rec.route, state, rec.key, version, digest, t, t, t, t))
+    row_values = (rec.interface, rec.target, rec.route, state, rec.key, version, digest, t, t, t)
+    due, lease = hold if hold is not None else (t, None)
+    cur = c.execute(_INSERT, (*row_values, t)) if lease is None else c.execute(_INSERT_HELD, (*row_values, due, lease))
     mid = int(cur.lastrowid or 0)
     c.execute("INSERT INTO payloads (id, source, translated) VALUES (?, ?, ?)", (mid, source, translated))
     if version > 1 and (rec.policy or default_policy) is KeyPolicy.LATEST:
@@ -107,7 +124,32 @@ def receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_pol
                 "version": version,
             },
         )
+    if lease is not None and version > 1 and c.execute(_OLDER_PENDING, (rec.key, rec.target, rec.interface, version)).fetchone():
+        c.execute("UPDATE messages SET next_attempt_at = ?, lease = NULL WHERE id = ?", (t, mid))  # its turn comes by `claim`
+    elif lease is not None and stored is not None:
+        stored.append(Message(mid, rec.interface, rec.target, rec.route, state, rec.key, version, digest, source, translated,
+                              t, t, t, due, lease, 0, None, None))
     return Receipt(mid, duplicate=False, version=version)
+
+
+def receive_claimed(c: sqlite3.Connection, rec: Incoming, created_at: float, default_policy: KeyPolicy,
+                    until: float, lease: str) -> tuple[Receipt, Message | None]:
+    """`receive`, and claim the new message in the same transaction, as `claim` would hand it out:
+    the delivery hand-off (a record goes from its source to its target's sender with no claim query).
+    Not claimed: a duplicate (it is the existing message's business), or a new version while an older
+    one of its key is still to go (versions go out in order, which `claim` sees to)."""
+    stored: list[Message] = []
+    r = _receive(c, rec, created_at, default_policy, (until, lease), stored)
+    return r, stored[0] if stored else None
+
+
+def release(c: sqlite3.Connection, held: Sequence[tuple[int, str]], now: float) -> int:
+    """Give up leases not acted on (hand-offs a stopping sender never started): due again now."""
+    n = 0
+    for mid, lease in held:
+        n += c.execute("UPDATE messages SET next_attempt_at = ?, lease = NULL, updated_at = ? WHERE id = ? AND lease = ?",
+                       (now, now, mid, lease)).rowcount
+    return n
 
 
 def receive_held(c: sqlite3.Connection, rec: Incoming, created_at: float, default_policy: KeyPolicy,

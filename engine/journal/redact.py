@@ -48,18 +48,36 @@ _XML_FIELD = re.compile(rf"(<(?:[\w:]*?)(?i:{_NAMES})>)([^<]*)(</)")
 _FORM_FIELD = re.compile(rf"((?:^|[?&\s])[A-Za-z_]*?(?i:{_NAMES})=)([^&\s]*)")
 
 
+_RUN = re.compile(r"\d{11}")
+"""Every number masked above is a run of at least 11 digits: text without one skips those patterns."""
+
+
+def mask(text: str) -> str:
+    """Personal values masked (no cut). Each pattern runs only when the text has what it needs to
+    match (a quote and a colon, a `<`, a `=`, an 11-digit run): a log line with none of them costs a
+    few `in` tests, not six regex scans (the form pattern alone is ~3 us on a short line). Sound,
+    because a substitution only ever writes `*`: it never brings in what a later pattern needs."""
+    if '"' in text and ":" in text:
+        text = _JSON_FIELD.sub(r"\1***\3", text)
+    if "<" in text:
+        text = _XML_FIELD.sub(r"\1***\3", text)
+    if "=" in text:
+        text = _FORM_FIELD.sub(r"\1***", text)
+    if _RUN.search(text) is not None:
+        text = _ID18.sub(r"\1********\2", text)
+        text = _ID15.sub(r"\1******\2", text)
+        text = _MOBILE.sub(r"\1****\2", text)
+    return text
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}...[{len(text) - limit} more]"
+
+
 def redact(text: str | bytes | None, *, limit: int = 500) -> str:
     """Text safe to log: personal values masked, then cut to `limit` characters."""
     if text is None:
         return ""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    text = _JSON_FIELD.sub(r"\1***\3", text)
-    text = _XML_FIELD.sub(r"\1***\3", text)
-    text = _FORM_FIELD.sub(r"\1***", text)
-    text = _ID18.sub(r"\1********\2", text)
-    text = _ID15.sub(r"\1******\2", text)
-    text = _MOBILE.sub(r"\1****\2", text)
-    if len(text) > limit:
-        text = f"{text[:limit]}...[{len(text) - limit} more]"
-    return text
+    return cut(mask(text), limit)

@@ -142,6 +142,24 @@ class Journal:
         receipt, held = await self._writer.submit(lambda c: ops.receive_held(c, record, created, self.key_policy, until, lease))
         return receipt, lease if held else None
 
+    async def receive_claimed(self, record: Incoming, *, lease_s: float | None = None) -> tuple[Receipt, Message | None]:
+        """Journal one record and claim it in the same transaction (durable when this returns): the
+        receipt, and the message as `claim_due` would have handed it out, leased to the caller; None
+        for a duplicate, or a new version whose older one is still to go (left due: `claim_due`
+        sends versions in order). Saves a sender the claim query, and its commit, for each new
+        message; one the caller never sends is due again when the lease runs out (or `release`)."""
+        created = self._created_at()
+        self._leases += 1
+        lease = f"{self._owner}.{self._leases}"
+        until = created + (self.lease_s if lease_s is None else lease_s)
+        return await self._writer.submit(lambda c: ops.receive_claimed(c, record, created, self.key_policy, until, lease))
+
+    async def release(self, held: Sequence[tuple[int, str]], now: float | None = None) -> int:
+        """Give up these (message id, lease) holds unsent: due again now. Returns how many were still held."""
+        t = self._now(now)
+        items = list(held)
+        return await self._writer.submit(lambda c: ops.release(c, items, t)) if items else 0
+
     async def receive_many(self, records: Sequence[Incoming]) -> list[Receipt]:
         """Journal a batch (a poller's page) in one transaction; all or nothing."""
         stamped = [(r, self._created_at()) for r in records]

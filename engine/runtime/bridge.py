@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from engine.admin.metrics import RuntimeMetrics
 from engine.auth import AuthError, TokenCapReached
 from engine.bridge.model import Bridge, Route, RouteTarget, Target
 from engine.errors import SpecbridgeError
-from engine.journal import Attempt, Journal, Message
+from engine.journal import Attempt, Incoming, Journal, Message, Receipt
 from engine.plugins.errors import ExtensionError
 from engine.retry import RetryPolicy, decide
 from engine.runtime import query
@@ -40,6 +41,34 @@ from engine.translate import MappingSet, TranslateError
 
 log = logging.getLogger("specbridge.runtime")
 PAUSED_KEY = "runtime:paused_routes"
+
+
+@dataclass(slots=True, eq=False)
+class _Lane:
+    """One target's sender as `receive` sees it: where a message journalled claimed is handed over
+    (`launch`, sent within the target's concurrency like a claimed one), and what bounds that: the
+    sender's claim-ahead limit, counting what it has not sent yet and what is being journalled for it."""
+
+    kick: asyncio.Event
+    """The sender's wake-up."""
+    launch: Callable[[Message], None]
+    unsent: int = 0
+    reserved: int = 0
+    ahead: int = 0
+    conc: int = 1
+    tasks: int = 0
+    max_tasks: int = 0
+    due_at: float = 0.0
+    """When the journal's next message falls due (at the start: now, for what a crash left)."""
+    look: bool = True
+    """The journal may hold due messages (a wake-up: a retry, a replay, a record this lane had no
+    room for; and at the start). Until the sender has claimed them, hand-overs leave it room for a
+    claim (`conc` at least), so new records never starve what waits in the journal."""
+    open: bool = True
+
+    def room(self) -> bool:
+        limit = self.ahead - self.conc if self.look else self.ahead
+        return self.open and self.tasks < self.max_tasks and self.unsent + self.reserved < limit
 
 
 @dataclass(slots=True)
@@ -122,6 +151,8 @@ class BridgeRuntime:
         self._wake: dict[str, asyncio.Event] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._loops: dict[str, asyncio.Task[None]] = {}
+        self._lanes: dict[str, _Lane] = {}
+        self._by_source: tuple[Bridge, dict[str, list[Route]]] | None = None
         self._digests: dict[str, str] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self.reloads = 0
@@ -190,8 +221,10 @@ class BridgeRuntime:
 
     def wake(self, target: str | None = None) -> None:
         """Look for due messages now (after a replay or a resume) instead of at the next poll."""
-        for name, ev in self._wake.items():
-            if target is None or name == target:
+        for name in self._wake if target is None else (target,):
+            if (lane := self._lanes.get(name)) is not None:
+                lane.look = True
+            if (ev := self._wake.get(name)) is not None:
                 ev.set()
 
     async def pause(self, route_id: str) -> None:
@@ -243,7 +276,7 @@ class BridgeRuntime:
                 old = self.targets[name]
                 if _same_token_source(old, client):
                     client.tokens = old.tokens
-                    client.tokens._fetch = client._fetch_token  # type: ignore[union-attr]  # refreshes go out through the new client
+                    client.tokens.rebind(client._fetch_token)  # type: ignore[union-attr]  # refreshes go out through the new client
                     out["tokens_kept"].append(name)
                 self.targets[name] = client
                 self._retire(name, old, inflight)
@@ -296,8 +329,17 @@ class BridgeRuntime:
         task.add_done_callback(self._retiring.discard)
 
     # -- inbound --------------------------------------------------------------------------
-    def routes_for(self, source: str) -> list[Route]:
-        return [r for r in self.bridge.routes if r.source == source]
+    def routes_for(self, source: str, bridge: Bridge | None = None) -> list[Route]:
+        """The source's routes in `bridge` (the current one by default), worked out once per Bridge
+        object: a hot-reload swap installs a new object, so the next call works them out again."""
+        bridge = bridge or self.bridge
+        memo = self._by_source
+        if memo is None or memo[0] is not bridge:
+            by_source: dict[str, list[Route]] = {}
+            for r in bridge.routes:
+                by_source.setdefault(r.source, []).append(r)
+            memo = self._by_source = (bridge, by_source)
+        return memo[1].get(source, [])
 
     def sink_for(self, source: str) -> Callable[[InboundMessage], Any]:
         async def sink(msg: InboundMessage) -> Reply:
@@ -310,50 +352,88 @@ class BridgeRuntime:
         return sink
 
     async def receive(self, source: str, record: Any) -> list[int]:
-        """Journal one source record for each route target; durable before this returns."""
+        """Journal one source record for each route target; durable before this returns.
+
+        A new message its target's sender has room for is journalled claimed (one transaction) and
+        handed to that sender in memory: no claim query, no wake-up, no extra commit. Otherwise
+        (sender full or looking at its backlog, route paused, a duplicate) it is journalled due and
+        the sender claims it from the journal, as it does retries, backlog and a crash's leftovers."""
         assert self.journal is not None
-        src = self.bridge.sources[source]
+        # one configuration throughout, whatever a hot reload swaps in while this awaits the journal
+        bridge, specset, mappings = self.bridge, self.specset, self.mappings
+        src = bridge.sources[source]
         raw = msgspec.json.encode(record)
         ids: list[int] = []
         self.stats.received += 1
         self.metrics.received(source)
-        for route in self.routes_for(source):
+        for route in self.routes_for(source, bridge):
             for rt in route.to:
                 if not _when(rt, record):
                     continue
-                target = self.bridge.targets[rt.target]
-                iface = self.specset.platforms[target.platform].interfaces[rt.interface]
+                target = bridge.targets[rt.target]
+                iface = specset.platforms[target.platform].interfaces[rt.interface]
                 translated: bytes | None = None
                 key: str
                 failed: TranslateError | None = None
                 try:
-                    msg = self.translate(src.spec, route, rt, record)
+                    msg = self.translate(src.spec, route, rt, record, bridge=bridge, mappings=mappings)
                     translated = msgspec.json.encode(msg)
                     key = natural_key(iface, msg, raw)
                 except TranslateError as exc:
                     failed = exc
                     key = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
-                receipt = await self.journal.receive(iface.qualified_id, rt.target, raw, key=key, route=route.id, translated=translated)
-                with logs.message_context(receipt.id, target=rt.target, interface=iface.qualified_id, route=route.id):
-                    if failed is not None:
-                        log.warning("translation failed at receive, delivery will report it", extra={"reason": str(failed)})
-                    log.debug("journalled from %s%s", source, " (duplicate)" if receipt.duplicate else "")
+                incoming = Incoming(iface.qualified_id, rt.target, raw, key, route.id, translated)
+                receipt = await self._journal_one(incoming)
+                if failed is not None or log.isEnabledFor(logging.DEBUG):
+                    with logs.message_context(receipt.id, target=rt.target, interface=iface.qualified_id, route=route.id):
+                        if failed is not None:
+                            log.warning("translation failed at receive, delivery will report it", extra={"reason": str(failed)})
+                        log.debug("journalled from %s%s", source, " (duplicate)" if receipt.duplicate else "")
                 if receipt.duplicate:
                     self.stats.duplicates += 1
                 ids.append(receipt.id)
-                self.wake(rt.target)
         return ids
 
-    def translate(self, source_spec: str | None, route: Route, rt: RouteTarget, record: Any) -> Any:
-        target = self.bridge.targets[rt.target]
+    async def _journal_one(self, rec: Incoming) -> Receipt:
+        """Journal one message: claimed and handed to its sender when it has room, else due."""
+        assert self.journal is not None and rec.route is not None
+        lane = self._lanes.get(rec.target)
+        if lane is None or rec.route in self.paused or not lane.room() or self._stopping.is_set():
+            receipt = await self.journal.receive(rec.interface, rec.target, rec.source, key=rec.key, route=rec.route,
+                                                 translated=rec.translated)
+            if not receipt.duplicate and rec.route not in self.paused:
+                self.wake(rec.target)
+            return receipt
+        lane.reserved += 1  # counted against the sender's room until it is launched
+        try:
+            receipt, m = await self.journal.receive_claimed(rec)
+        finally:
+            lane.reserved -= 1
+        if m is None:  # a duplicate, or a version that waits for an older one: the journal's business
+            if not receipt.duplicate:
+                self.wake(rec.target)
+        elif lane.open and rec.route not in self.paused:
+            lane.launch(m)
+        else:  # the sender stopped, or the route was paused, meanwhile: due again now, not when the lease runs out
+            with contextlib.suppress(Exception):
+                await self.journal.release([(m.id, m.lease or "")])
+            self.wake(rec.target)
+        return receipt
+
+    def translate(self, source_spec: str | None, route: Route, rt: RouteTarget, record: Any, *,
+                  bridge: Bridge | None = None, mappings: MappingSet | None = None) -> Any:
+        """`record` translated for `rt`, with the current configuration or the one given (a caller
+        that read it once, so a hot reload cannot change it halfway)."""
+        bridge, mappings = bridge or self.bridge, mappings or self.mappings
+        target = bridge.targets[rt.target]
         tref = f"{target.platform}/{rt.interface}"
         if rt.mapping:
             if route.mapping:
-                record = self.mappings.get(route.mapping).translate(record)
-            return self.mappings.get(rt.mapping).translate(record)
+                record = mappings.get(route.mapping).translate(record)
+            return mappings.get(rt.mapping).translate(record)
         if source_spec is None:
             return record
-        return self.mappings.route(source_spec, tref).translate(record)
+        return mappings.route(source_spec, tref).translate(record)
 
     # -- outbound -------------------------------------------------------------------------
     def _policy(self, target: str) -> RetryPolicy:
@@ -367,22 +447,24 @@ class BridgeRuntime:
         # wait to be sent, so sends never wait for a batch's slowest one, for a claim, or for the journal
         # recording the attempts before them. How far ahead: what the target sends in a quarter of the
         # lease at its recent pace (a claimed message must go out before its lease ends, or it would be
-        # claimed and sent again), between 2x concurrency (the old batch) and 8x.
+        # claimed and sent again), between 2x concurrency (the old batch) and 8x. New messages come
+        # claimed already, handed over by `receive` within that same limit (the lane); the journal is
+        # claimed from when woken (a retry scheduled, a replay, a resume, a record the lane had no room
+        # for), when its next message falls due, and at least every 5 s (clocks drift; other writers).
         mine: set[asyncio.Task[None]] = set()
-        unsent = 0
         freed = asyncio.Event()
         gap = 0.0  # recent seconds between two sends ending (moving average); 0 until measured
         last_end = 0.0
+        poll_at = 0.0
 
         def launch(m: Message) -> None:
-            nonlocal unsent
             pending = True
 
             def sent() -> None:  # once per message: when its send is over (or the task ends without one)
-                nonlocal unsent, pending, gap, last_end
+                nonlocal pending, gap, last_end
                 if pending:
                     pending = False
-                    unsent -= 1
+                    lane.unsent -= 1
                     now = time.monotonic()
                     if last_end:
                         step = min(now - last_end, lease_s)
@@ -393,42 +475,66 @@ class BridgeRuntime:
             def done(t: asyncio.Task[None]) -> None:
                 mine.discard(t)
                 self._inflight.discard(t)
+                lane.tasks = len(mine)
                 sent()
                 freed.set()
 
-            unsent += 1
+            lane.unsent += 1
             t = asyncio.create_task(self._deliver_safely(target, m, sent))
             mine.add(t)
+            lane.tasks = len(mine)
             self._inflight.add(t)
             t.add_done_callback(done)
 
+        lane = self._lanes[target] = _Lane(wake, launch)
         lease_s = self.journal.lease_s
         try:
             while not self._stopping.is_set() and self._wake.get(target) is wake:
                 conc = max(1, self.targets[target].target.concurrency)  # per claim: a reload may change it
                 ahead = conc * (2 if not gap else max(2, min(8, int(lease_s / 4 / gap / conc))))
-                if unsent > ahead - conc or len(mine) >= 16 * conc:  # enough claimed ahead / too many attempts being recorded
+                lane.ahead, lane.conc, lane.max_tasks = ahead, conc, 16 * conc
+                if lane.unsent > ahead - conc or len(mine) >= 16 * conc:  # enough claimed ahead / too many attempts being recorded
                     freed.clear()
                     await freed.wait()
                     continue
-                msgs = await self.journal.claim_due(target, ahead - unsent, skip_routes=self.paused)
-                if not msgs:
-                    wake.clear()
-                    due = await self.journal.next_due(target, skip_routes=self.paused)
-                    # sleep until the next retry falls due, or a new message (or a retry scheduled by a
-                    # delivery in flight) wakes us; bounded: clocks drift
-                    wait = 5.0 if due is None else min(5.0, max(0.005, due - self.clock()))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), timeout=wait)
+                now, mono = self.clock(), time.monotonic()
+                if lane.look or now >= lane.due_at or mono >= poll_at:
+                    lane.look = False
+                    lane.due_at = math.inf  # lowered by next_due below, and by a retry scheduled meanwhile
+                    poll_at = mono + 5.0  # and a look at least every 5 s anyway: clocks drift, other processes write
+                    room = ahead - lane.unsent
+                    msgs = await self.journal.claim_due(target, room, skip_routes=self.paused)
+                    for m in msgs:
+                        launch(m)
+                    if len(msgs) >= room:
+                        lane.look = True  # there may be more: claim again (hand-overs meanwhile leave room for it)
+                    else:
+                        due = await self.journal.next_due(target, skip_routes=self.paused)
+                        if due is not None:
+                            lane.due_at = min(lane.due_at, max(now + 0.005, due))
                     continue
-                for m in msgs:
-                    launch(m)
+                wake.clear()
+                # sleep until a wake-up or the next due time
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=max(0.005, min(poll_at - time.monotonic(), lane.due_at - self.clock())))
+            lane.open = False
             if mine:  # a removed target's loop ends once its claimed messages are settled
                 await asyncio.wait(mine)
         except asyncio.CancelledError:
             for t in mine:  # stop(): what outlived the drain is cancelled with the loop (its lease brings it back)
                 t.cancel()
             raise
+        finally:
+            lane.open = False
+            if self._lanes.get(target) is lane:
+                del self._lanes[target]
+
+    def _falls_due(self, target: str, at: float) -> None:
+        """A message of `target` is due at `at` (a retry): its sender claims then, not at its next poll."""
+        lane = self._lanes.get(target)
+        if lane is not None and at < lane.due_at:
+            lane.due_at = at
+            lane.kick.set()
 
     async def _deliver_safely(self, target: str, m: Message, sent: Callable[[], None] | None = None) -> None:
         """A bug or an unforeseen failure must not strand a claimed message: record it, retry later."""
@@ -517,7 +623,7 @@ class BridgeRuntime:
         elif d.kind in ("retry", "reauth"):
             assert d.next_attempt_at is not None or d.kind == "reauth"
             await j.schedule_retry(m.id, d.next_attempt_at or now + 1, d.reason, attempt=att, lease=m.lease)
-            self.wake(target)  # the loop may be asleep until a later due time
+            self._falls_due(target, d.next_attempt_at or now + 1)  # the loop may be asleep until a later due time
             self.stats.retried += 1
             self.metrics.retried(target, m.interface, m.route, att.outcome)
             log.warning("%s scheduled (attempt %d): %s", d.kind, m.attempts + 1, d.reason)

@@ -49,13 +49,32 @@ _HINTS: dict[str, tuple[str, ...]] = {"refused": ("refused",), "timeout": ("in t
 _LEASE_MARGIN_S = 60.0
 
 
+_index: tuple[Bridge, dict[str, Route], frozenset[str]] | None = None
+
+
+def _sync_index(bridge: Bridge) -> tuple[dict[str, Route], frozenset[str]]:
+    """The bridge's query routes by source, and their ids: asked on every record and every delivery,
+    so worked out once per Bridge object. A hot-reload swap installs a new Bridge object
+    (BridgeRuntime.swap replaces runtime.bridge, never edits it), which is what makes this stale-proof:
+    the next call sees another object and works it out again."""
+    global _index
+    memo = _index
+    if memo is None or memo[0] is not bridge:
+        by_source: dict[str, Route] = {}
+        for r in bridge.routes:
+            if r.reply == "sync":
+                by_source.setdefault(r.source, r)
+        memo = _index = (bridge, by_source, frozenset(r.id for r in bridge.routes if r.reply == "sync"))
+    return memo[1], memo[2]
+
+
 def sync_route(bridge: Bridge, source: str) -> Route | None:
     """The source's query route, if it has one (check_bridge makes it the source's only route)."""
-    return next((r for r in bridge.routes if r.source == source and r.reply == "sync"), None)
+    return _sync_index(bridge)[0].get(source)
 
 
 def _is_sync(bridge: Bridge, route_id: str | None) -> bool:
-    return route_id is not None and any(r.id == route_id and r.reply == "sync" for r in bridge.routes)
+    return route_id is not None and route_id in _sync_index(bridge)[1]
 
 
 async def drop_orphan(runtime: BridgeRuntime, m: Message) -> bool:

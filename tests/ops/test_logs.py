@@ -150,3 +150,17 @@ def test_log_options_are_global_and_on_run(monkeypatch: pytest.MonkeyPatch, caps
         assert "log format 'yaml': use one of text, json" in capsys.readouterr().err
     finally:
         logs.configure("text", "WARNING")
+
+
+def test_a_text_logged_clean_is_masked_once_it_holds_a_newly_registered_secret() -> None:
+    line = "refresh with rotated-secret-77 failed"
+    assert logs.scrub(line) == line  # clean (and remembered as clean)
+    logs.register_secrets(["rotated-secret-77"])
+    assert logs.scrub(line) == "refresh with *** failed"
+
+
+def test_a_secret_or_id_number_across_the_length_limit_is_masked_not_cut_in_half() -> None:
+    logs.register_secrets(["straddling-secret-value"])
+    for leak in ("straddling-secret-value", ID_NO):
+        out = logs.scrub("x" * 990 + " " + leak + " tail", limit=1000)
+        assert out.startswith("x" * 990) and leak[:9] not in out, out[980:]

@@ -1,0 +1,89 @@
+"""The journal's half of the receive-to-sender hand-off: a new message journalled claimed in one
+transaction (`receive_claimed`), and holds given back (`release`). Real SQLite files, a set clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from engine.journal import Incoming, Journal, LeaseLost, State
+
+T0 = 1_700_000_000.0
+IFACE = "jilin_imaging/savePatientExam"
+TARGET = "jilin"
+
+
+class Clock:
+    def __init__(self, t: float = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest_asyncio.fixture
+async def journal(tmp_path: Path, clock: Clock) -> AsyncIterator[Journal]:
+    j = await Journal.open(str(tmp_path / "journal.db"), clock=clock, lease_s=30)
+    yield j
+    await j.close()
+
+
+def rec(payload: str, key: str | None = "K", translated: bytes | None = b'{"wire":1}') -> Incoming:
+    return Incoming(IFACE, TARGET, payload, key, "exams", translated)
+
+
+async def test_a_new_message_comes_back_claimed_exactly_as_stored(journal: Journal) -> None:
+    receipt, m = await journal.receive_claimed(rec("payload"))
+    assert m is not None and not receipt.duplicate and m.id == receipt.id
+    assert m == await journal.get(m.id)  # what the sender gets in memory is what the journal holds
+    assert m.state is State.TRANSLATED and m.lease and m.next_attempt_at == T0 + 30 and m.attempts == 0
+    assert await journal.claim_due(TARGET) == []  # held: no sender can claim it too
+    await journal.mark_sent(m.id, lease=m.lease)
+    assert (await journal.get(m.id)).state is State.SENT  # type: ignore[union-attr]
+
+    again, none = await journal.receive_claimed(rec("payload"))
+    assert again.duplicate and again.id == m.id and none is None  # a duplicate is not handed out again
+
+
+async def test_a_hand_off_nobody_sent_comes_back_when_its_lease_runs_out(journal: Journal, clock: Clock) -> None:
+    _, m = await journal.receive_claimed(rec("payload", translated=None))
+    assert m is not None and m.state is State.RECEIVED and m.translated is None
+    assert await journal.claim_due(TARGET, now=clock.t + 29.9) == []
+    (back,) = await journal.claim_due(TARGET, now=clock.t + 30)  # the holder died: crash recovery as for a claim
+    assert back.id == m.id and back.lease != m.lease
+    with pytest.raises(LeaseLost):
+        await journal.mark_sent(m.id, lease=m.lease)
+
+
+async def test_a_new_version_waits_for_the_older_one_in_flight(journal: Journal) -> None:
+    await journal.receive(IFACE, TARGET, "v1", key="R")
+    (v1,) = await journal.claim_due(TARGET)
+    receipt, m = await journal.receive_claimed(rec("v2", key="R"))
+    assert m is None and not receipt.duplicate and receipt.version == 2  # journalled, due, not handed out
+    assert await journal.claim_due(TARGET) == []  # never two versions of one key at once
+    await journal.mark_sent(v1.id, lease=v1.lease)
+    assert [x.id for x in await journal.claim_due(TARGET)] == [receipt.id]
+
+
+async def test_a_new_version_of_an_unsent_one_supersedes_it_and_goes_at_once(journal: Journal) -> None:
+    old = await journal.receive(IFACE, TARGET, "v1", key="R")  # due, nobody holds it
+    _, m = await journal.receive_claimed(rec("v2", key="R"))
+    assert m is not None and m.version == 2
+    assert (await journal.get(old.id)).state is State.DEAD  # type: ignore[union-attr]
+
+
+async def test_release_makes_a_held_message_due_now_and_only_for_its_holder(journal: Journal, clock: Clock) -> None:
+    _, m = await journal.receive_claimed(rec("payload"))
+    assert m is not None and m.lease is not None
+    assert await journal.release([(m.id, "someone-else")]) == 0
+    assert await journal.release([(m.id, m.lease)]) == 1
+    assert [x.id for x in await journal.claim_due(TARGET)] == [m.id]
+    assert await journal.release([]) == 0
