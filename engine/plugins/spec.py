@@ -137,31 +137,26 @@ def provide_codes(table: CodeTable, sf: SpecFile, reg: Registry, needs: Sequence
 
 # -- crypto profiles --------------------------------------------------------------------------------
 def _signature_uses(sig: Any, base: tuple[Any, ...], sf: SpecFile, reg: Registry, needs: Sequence[str], used: Used) -> list[Finding]:
-    out: list[Finding] = []
-    ext = reg.get("signer", sig.algorithm)
-    used.add(("signer", sig.algorithm))
-    if ext is None:
-        out.append(sf.finding((*base, "algorithm"), reg.missing("signer", sig.algorithm, needs)))
-    else:
-        if ext.builtin and sig.settings is not None:
-            msg = f"signer `{ext.name}` takes no `settings`: its options are this signature's own keys"
-            out.append(sf.finding((*base, "settings"), msg))
-        elif not ext.builtin:
-            _, finding = settings_or_finding(ext, sig.settings, sf, (*base, "settings"))
-            out += [finding] if finding else []
+    signer = _named_use(reg, "signer", sig.algorithm, sig.settings, (*base, "algorithm"), (*base, "settings"), sf, needs, used,
+                        f"signer `{sig.algorithm}` takes no `settings`: its options are this signature's own keys")
     cname = sig.canonical or "pairs"
-    cext = reg.get("canonical", cname)
-    used.add(("canonical", cname))
-    if cext is None:
-        out.append(sf.finding((*base, "canonical"), reg.missing("canonical", cname, needs)))
-    else:
-        if cext.builtin and sig.canonical_settings is not None:
-            msg = f"canonical recipe `{cname}` takes no settings: it reads this signature's sort, pair, joiner..."
-            out.append(sf.finding((*base, "canonical_settings"), msg))
-        elif not cext.builtin:
-            _, finding = settings_or_finding(cext, sig.canonical_settings, sf, (*base, "canonical_settings"))
-            out += [finding] if finding else []
-    return out
+    recipe = _named_use(reg, "canonical", cname, sig.canonical_settings, (*base, "canonical"), (*base, "canonical_settings"), sf, needs,
+                        used, f"canonical recipe `{cname}` takes no settings: it reads this signature's sort, pair, joiner...")
+    return signer + recipe
+
+
+def _named_use(reg: Registry, kind: str, name: str, settings: Any, name_at: tuple[Any, ...], settings_at: tuple[Any, ...],
+               sf: SpecFile, needs: Sequence[str], used: Used, builtin_takes_none: str) -> list[Finding]:
+    """One extension a signature names: it must exist; a built-in takes its options from the signature's own
+    keys (so `settings` there is a mistake), a plugin's settings are decoded against its schema."""
+    used.add((kind, name))
+    ext = reg.get(kind, name)
+    if ext is None:
+        return [sf.finding(name_at, reg.missing(kind, name, needs))]
+    if ext.builtin:
+        return [sf.finding(settings_at, builtin_takes_none)] if settings is not None else []
+    _, finding = settings_or_finding(ext, settings, sf, settings_at)
+    return [finding] if finding else []
 
 
 def lint_crypto(profile: CryptoProfile | None, sf: SpecFile, reg: Registry, needs: Sequence[str] = ()) -> tuple[list[Finding], Used]:
