@@ -40,6 +40,13 @@ def query_route(rid: str, source: str, target: str, interface: str, **kw: Any) -
     return Route(id=rid, source=source, reply="sync", to=[RouteTarget(target=target, interface=interface)], **kw)
 
 
+def his_to_city(twins: Any, tmp: Path, *, envelope: bool = True) -> Bridge:
+    """The HIS asking city_lab_mr HR01 on a sync route (with the platform's header envelope unless told not to)."""
+    target = twins.target("city_lab_mr", headers=CITY_ENVELOPE) if envelope else twins.target("city_lab_mr")
+    return make_bridge(twins, tmp, sources={"his": his_source()}, routes=[query_route("q", "his", "city", "HR01")],
+                       targets={"city": target})
+
+
 @asynccontextmanager
 async def running(bridge: Bridge, specset, mappings, tmp: Path) -> AsyncIterator[Running]:
     assert check_bridge(bridge, specset, "test", mappings) == []
@@ -75,9 +82,7 @@ async def until(pred: Any, timeout: float = 20.0) -> None:
 # -- city_lab_mr HR01: header envelope, token, SM4 envelope ------------------------------------------------
 async def test_his_query_is_answered_by_city_hr01_with_its_envelope_and_token(twins, specset, mappings, tmp_path: Path) -> None:
     city = await twins.start("city_lab_mr")
-    bridge = make_bridge(twins, tmp_path, sources={"his": his_source()},
-                         routes=[query_route("q", "his", "city", "HR01")],
-                         targets={"city": twins.target("city_lab_mr", headers=CITY_ENVELOPE)})
+    bridge = his_to_city(twins, tmp_path)
     body = example(specset, HIS_QUERY)
     async with running(bridge, specset, mappings, tmp_path) as run:
         status, answer = await ask(run, "his", body)
@@ -101,8 +106,7 @@ async def test_his_query_is_answered_by_city_hr01_with_its_envelope_and_token(tw
 
 async def test_a_query_the_platform_refuses_gets_the_platforms_reason_and_goes_dead(twins, specset, mappings, tmp_path: Path) -> None:
     await twins.start("city_lab_mr")
-    bridge = make_bridge(twins, tmp_path, sources={"his": his_source()},  # no envelope headers: the twin refuses
-                         routes=[query_route("q", "his", "city", "HR01")], targets={"city": twins.target("city_lab_mr")})
+    bridge = his_to_city(twins, tmp_path, envelope=False)  # no envelope headers: the twin refuses
     async with running(bridge, specset, mappings, tmp_path) as run:
         status, answer = await ask(run, "his", example(specset, HIS_QUERY))
         assert status == 200 and answer["code"] == "502", answer
@@ -114,9 +118,7 @@ async def test_a_query_the_platform_refuses_gets_the_platforms_reason_and_goes_d
 
 async def test_invalid_query_is_refused_without_a_call_and_journalled_dead(twins, specset, mappings, tmp_path: Path) -> None:
     city = await twins.start("city_lab_mr")
-    bridge = make_bridge(twins, tmp_path, sources={"his": his_source()},
-                         routes=[query_route("q", "his", "city", "HR01")],
-                         targets={"city": twins.target("city_lab_mr", headers=CITY_ENVELOPE)})
+    bridge = his_to_city(twins, tmp_path)
     rt = await runtime_for(bridge, specset, mappings, tmp_path)
     try:
         body = {k: v for k, v in example(specset, HIS_QUERY).items() if k != "CLIENT_MAC"}  # past the HIS's own check
@@ -159,9 +161,7 @@ async def test_a_platform_that_does_not_answer_in_time_gets_the_caller_a_timeout
 
 async def test_a_query_left_by_a_dead_holder_is_not_sent_later(twins, specset, mappings, tmp_path: Path) -> None:
     city = await twins.start("city_lab_mr")
-    bridge = make_bridge(twins, tmp_path, sources={"his": his_source()},
-                         routes=[query_route("q", "his", "city", "HR01")],
-                         targets={"city": twins.target("city_lab_mr", headers=CITY_ENVELOPE)})
+    bridge = his_to_city(twins, tmp_path)
     rt = await runtime_for(bridge, specset, mappings, tmp_path)
     try:
         assert rt.journal is not None
