@@ -11,17 +11,10 @@ from engine.auth import TokenManager
 from engine.journal import Attempt, Journal, Message, State
 from engine.retry import RetryPolicy, classify, decide
 from engine.spec.model import ErrorCode
+from tests.journal.support import Clock
 
 ERRORS = {"400": ErrorCode(message="入参不规范", action="fatal"), "403": ErrorCode(message="授权校验失败", action="reauth")}
 POLICY = RetryPolicy(base_s=1, factor=2, max_delay_s=60, max_attempts=20, max_age_s=86400)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Twin:

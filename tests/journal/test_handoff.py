@@ -10,23 +10,7 @@ import pytest
 import pytest_asyncio
 
 from engine.journal import Incoming, Journal, LeaseLost, State
-
-T0 = 1_700_000_000.0
-IFACE = "jilin_imaging/savePatientExam"
-TARGET = "jilin"
-
-
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.journal.support import IFACE, T0, TARGET, Clock
 
 
 @pytest_asyncio.fixture

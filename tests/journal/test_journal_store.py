@@ -20,25 +20,7 @@ from engine.journal import (
     State,
     UnknownMessage,
 )
-
-T0 = 1_700_000_000.0
-IFACE = "jilin_imaging/savePatientExam"
-TARGET = "jilin"
-
-
-class Clock:
-    """Settable wall clock: tests move time explicitly, never sleep."""
-
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.journal.support import IFACE, T0, TARGET, Clock
 
 
 @pytest.fixture
