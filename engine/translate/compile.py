@@ -126,25 +126,6 @@ class Compiler:
                 plan.append(((name,), lambda _s, c=const: c))
         # Copies of one key (most fields of most mappings) are read inline, not through their rule.
         steps = [(parts[:-1], parts[-1], fn.key if isinstance(fn, Copy) else None, fn) for parts, fn in plan]
-        if all(not parent for parent, _, _, _ in steps):  # the fast shape: no dotted targets
-
-            def build_flat(scope: Scope) -> dict[str, Any]:
-                out: dict[str, Any] = {}
-                cur = scope.cur
-                row = cur if isinstance(cur, dict) else _NO_ROW
-                for _, name, key, fn in steps:
-                    if key is not None:
-                        v = row.get(key, MISSING)
-                        if v is MISSING or v is None or v == "":
-                            continue
-                    else:
-                        v = fn(scope)
-                        if v is MISSING:
-                            continue
-                    out[name] = v
-                return out
-
-            return build_flat
 
         def build(scope: Scope) -> dict[str, Any]:
             out: dict[str, Any] = {}
@@ -159,6 +140,9 @@ class Compiler:
                     v = fn(scope)
                     if v is MISSING:
                         continue
+                if not parent:  # most targets are plain keys
+                    out[name] = v
+                    continue
                 d = out
                 for p in parent:
                     nxt = d.get(p)
