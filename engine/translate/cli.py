@@ -27,6 +27,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="source", default=None, metavar="REF",
                    help="the record's kind: sources/ID/IFACE, canonical/MODEL or PLATFORM/IFACE (default: the one it validates against)")
     p.add_argument("--json", action="store_true", help='print {"source", "chain", "steps", "message", "validation", "supplied"}')
+    p.add_argument("--code", action="store_true",
+                   help="print the Python each mapping of the chain is compiled to (one function per fields block) instead of translating")
     p.add_argument("--specs", default="specs", help="specs directory (default: specs)")
 
 
@@ -94,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
     for f in ms.errors:
         if any(f.file == t.file for t in chain.steps):
             _err(f"warning: {f}")
+    if args.code:
+        for t in chain.steps:
+            print(f"# == {t.id}: {t.source.key} -> {t.target.key} ({t.file})\n{t.code}")
+        return EXIT_OK
     try:
         trace = chain.trace(record)
     except TranslateError as exc:

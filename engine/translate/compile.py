@@ -4,6 +4,10 @@ Every rule becomes `fn(scope) -> value | MISSING`; a `fields` block becomes a bu
 its rules and writes their values at precomputed target paths. Translating a record is then
 dict reads, a few function calls per field and no parsing at all: paths, date formats, code maps
 and templates were all resolved here.
+
+These closures are the reference semantics. By default (`generate=True`) each rule also leaves a
+recipe (codegen.py) and a `fields` block becomes one generated function that does what its
+closures do, inline; rules without a recipe are called as closures from it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from jinja2 import TemplateSyntaxError
 
 from engine.spec.dates import FormatError
 from engine.spec.nodes import Node
+from engine.translate.codegen import Const, Each, Expr, Fixed, Generator, Paths, Recipe, Value
 from engine.translate.codes import key_of
 from engine.translate.errors import TranslateError
 from engine.translate.expr import ExprError, Expressions
@@ -82,6 +87,7 @@ class Compiler:
         code_label: Callable[[str, Any], str | None],
         absent: str = "omit",
         root_node: Node | None = None,
+        generate: bool = True,
     ) -> None:
         def map_code(cid: str, code: Any) -> Any:
             """`map_code(map, code)` in expressions: the code map's answer, None when it has none."""
@@ -105,6 +111,15 @@ class Compiler:
         self.absent = absent
         self.root_node = root_node
         """The source's root node, for `$.` paths inside `each`."""
+        self.recipes: dict[RuleFn, Recipe] = {}
+        """What a rule's closure does, for the generator (closures without one are called as they are)."""
+        self.generator = Generator(mapping_id, exprs, self.helpers) if generate else None
+
+    def _nothing(self) -> RuleFn:
+        """The rule that yields nothing (one that failed to compile)."""
+        fn: RuleFn = lambda _s: MISSING  # noqa: E731
+        self.recipes[fn] = Fixed(MISSING)
+        return fn
 
     # -- fields blocks ------------------------------------------------------------------
     def fields(self, fields: dict[str, RuleSpec], tnode: Node | None, snode: Node | None, ypath: tuple[Any, ...]) -> Builder:
@@ -124,6 +139,9 @@ class Compiler:
             if name not in mapped and child.required and child.spec is not None and child.spec.default is not None:
                 const = child.spec.default
                 plan.append(((name,), lambda _s, c=const: c))
+                self.recipes[plan[-1][1]] = Fixed(const)
+        if self.generator is not None:
+            return self.generator.builder([(parts, fn, self.recipes.get(fn)) for parts, fn in plan], ".".join(map(str, ypath)))
         # Copies of one key (most fields of most mappings) are read inline, not through their rule.
         steps = [(parts[:-1], parts[-1], fn.key if isinstance(fn, Copy) else None, fn) for parts, fn in plan]
 
@@ -171,10 +189,10 @@ class Compiler:
         if len(producers) != 1:
             what = "none" if not producers else " and ".join(producers)
             self.report(ypath, f"a rule needs exactly one of from, value, expr, each or fields (found {what})")
-            return lambda _s: MISSING
+            return self._nothing()
         if rule.each is not None and rule.fields is None:
             self.report(ypath, "`each` needs `fields` (the fields of one target item)")
-            return lambda _s: MISSING
+            return self._nothing()
         if rule.where is not None and rule.each is None:
             self.report((*ypath, "where"), "`where` only filters the items of `each`")
         kind = producers[0]
@@ -182,33 +200,37 @@ class Compiler:
             return self._each(rule, tnode, snode, ypath, tname)
         if kind == "fields":
             return self._object(rule, tnode, snode, ypath, tname)
-        produce, src_node, src_where = self._producer(kind, rule, snode, ypath)
+        produce, src_node, src_where, made = self._producer(kind, rule, snode, ypath)
         key = _one_key(rule.from_) if kind == "from" else None
-        return self._transforms(rule, produce, src_where, tnode, src_node, ypath, tname, key=key)
+        fn, value = self._transforms(rule, produce, src_where, tnode, src_node, ypath, tname, key=key)
+        self.recipes[fn] = Value(made, src_where, *value)
+        return fn
 
     def _producer(
         self, kind: str, rule: Rule, snode: Node | None, ypath: tuple[Any, ...]
-    ) -> tuple[RuleFn, Node | None, Callable[[Scope], str]]:
+    ) -> tuple[RuleFn, Node | None, Callable[[Scope], str], Paths | Const | Expr]:
+        """(produce, source node, where, the producer's recipe)."""
         if kind == "value":
             const = rule.value
             if isinstance(const, (dict, list)):
-                return (lambda _s: copy.deepcopy(const)), None, (lambda _s: "(constant)")
-            return (lambda _s: const), None, (lambda _s: "(constant)")
+                return (lambda _s: copy.deepcopy(const)), None, (lambda _s: "(constant)"), Const(const, copy=True)
+            return (lambda _s: const), None, (lambda _s: "(constant)"), Const(const)
         if kind == "expr":
             assert rule.expr is not None
             try:
                 fn = self.exprs.compile(rule.expr)
             except TemplateSyntaxError as exc:
                 self.report((*ypath, "expr"), f"expression syntax: {exc.message} (line {exc.lineno} of the expression)")
-                return (lambda _s: MISSING), None, (lambda _s: "")
+                return (lambda _s: MISSING), None, (lambda _s: ""), Const(MISSING)
             helpers = self.helpers
 
             def ev(s: Scope) -> Any:
                 return fn({"record": s.root, "item": s.cur, "index": s.index, "request": s.request, **helpers})
 
-            return ev, None, (lambda s: s.src)
+            return ev, None, (lambda s: s.src), Expr(rule.expr, fn)
         paths = [rule.from_] if isinstance(rule.from_, str) else list(rule.from_ or [])
         getters = []
+        specs = []
         first_node: Node | None = None
         for i, p in enumerate(paths):
             try:
@@ -217,14 +239,16 @@ class Compiler:
                 self.report((*ypath, "from"), str(exc))
                 continue
             getters.append((g, w))
+            specs.append(parse(p))
             if i == 0 and snode is not None:
                 from_root, tokens = parse(p)
                 first_node = walk(self._root_of(snode) if from_root else snode, tokens)[0]
         if not getters:
-            return (lambda _s: MISSING), None, (lambda _s: "")
+            return (lambda _s: MISSING), None, (lambda _s: ""), Const(MISSING)
+        read = Paths(tuple(specs))
         if len(getters) == 1:
             g0, w0 = getters[0]
-            return g0, first_node, w0
+            return g0, first_node, w0, read
 
         def coalesce(s: Scope) -> Any:
             for g, _w in getters:
@@ -239,7 +263,7 @@ class Compiler:
                     return w(s)
             return getters[0][1](s)
 
-        return coalesce, first_node, where_multi
+        return coalesce, first_node, where_multi, read
 
     def _root_of(self, snode: Node) -> Node | None:
         return self.root_node if self.root_node is not None else snode
@@ -255,8 +279,9 @@ class Compiler:
         ypath: tuple[Any, ...],
         tname: str,
         key: str | None = None,
-    ) -> RuleFn:
-        """`key`: the one key of the current object `produce` reads, if that is all it does."""
+    ) -> tuple[RuleFn, tuple[Any, ...]]:
+        """`key`: the one key of the current object `produce` reads, if that is all it does. Returns
+        the rule and what codegen.Value needs besides producer and where (lookup ... tname)."""
         steps: list[Callable[[Any], Any]] = []
         code_lookup: CodeLookup | None = None
         if rule.codes is not None:
@@ -292,18 +317,19 @@ class Compiler:
         mapping_id = self.mapping_id
         table: dict[str, Any] | None = getattr(code_lookup, "table", None)
         """A code map's own entries, looked up first: the error paths are only worked out on a miss."""
+        value = (code_lookup, rule.codes, tuple(steps), has_default, default, empty_out, tname)
 
         if code_lookup is None and not steps and rule.expr is None:  # the common case: copy a value
             if not has_default:
                 if empty_out is MISSING:
-                    return Copy(key) if key is not None else lambda s: MISSING if _empty(v := produce(s)) else v
-                return lambda s: empty_out if _empty(v := produce(s)) else v
+                    return (Copy(key) if key is not None else lambda s: MISSING if _empty(v := produce(s)) else v), value
+                return (lambda s: empty_out if _empty(v := produce(s)) else v), value
 
             def with_default(s: Scope) -> Any:
                 v = produce(s)
                 return default if _empty(v) else v
 
-            return with_default
+            return with_default, value
 
         def run(s: Scope) -> Any:
             try:
@@ -324,13 +350,14 @@ class Compiler:
                 raise TranslateError(str(exc), mapping=mapping_id, field=join(s.tgt, tname), source=src_where(s), value=v) from None
             return v
 
-        return run
+        return run, value
 
     # -- lists and nested objects ---------------------------------------------------------
     def _each(self, rule: Rule, tnode: Node | None, snode: Node | None, ypath: tuple[Any, ...], tname: str) -> RuleFn:
         assert rule.each is not None and rule.fields is not None
         item_tnode = item_of(tnode) if tnode is not None and tnode is not ANY and tnode.is_list else tnode
         lists: list[tuple[Callable[[Scope], Any], Callable[[Scope], str], Builder]] = []
+        specs: list[tuple[bool, tuple[str | int, ...]]] = []
         report = self.report
         for n, path in enumerate([rule.each] if isinstance(rule.each, str) else rule.each):
             try:
@@ -346,10 +373,11 @@ class Compiler:
                 self.report = lambda _p, _m: None
             try:
                 lists.append((get, where, self.fields(rule.fields, item_tnode, item_snode, (*ypath, "fields"))))
+                specs.append((from_root, tokens))
             finally:
                 self.report = report
         if not lists:
-            return lambda _s: MISSING
+            return self._nothing()
         keep: Callable[[dict[str, Any]], Any] | None = None
         if rule.where is not None:
             try:
@@ -383,6 +411,8 @@ class Compiler:
                     out.append(build(sub))
             return out if found else MISSING
 
+        self.recipes[each] = Each(tuple((spec, w, b) for spec, (_g, w, b) in zip(specs, lists, strict=True)),
+                                  Expr(rule.where, keep) if rule.where is not None and keep is not None else None, tname)
         return each
 
     def _object(self, rule: Rule, tnode: Node | None, snode: Node | None, ypath: tuple[Any, ...], tname: str) -> RuleFn:
@@ -393,13 +423,13 @@ class Compiler:
         if rule.from_ is not None:
             if not isinstance(rule.from_, str):
                 self.report((*ypath, "from"), "with `fields`, `from` is one path (the object the fields read from)")
-                return lambda _s: MISSING
+                return self._nothing()
             try:
                 get, where = getter(rule.from_)
                 from_root, tokens = parse(rule.from_)
             except PathError as exc:
                 self.report((*ypath, "from"), str(exc))
-                return lambda _s: MISSING
+                return self._nothing()
             if snode is not None:
                 sub_snode = walk(self._root_of(snode) if from_root else snode, tokens)[0]
         build = self.fields(rule.fields, tnode, sub_snode, (*ypath, "fields"))

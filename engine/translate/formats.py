@@ -2,15 +2,17 @@
 
 Dates use the same Java-style letters as the specs (engine/spec/dates.py), so a mapping says
 `{in: yyyyMMddHHmmss, out: "yyyy-MM-dd HH:mm:ss"}` in the documents' own notation. Parsing
-reuses the spec compiler's regex (which also rejects Feb 30); formatting is a precomputed list
-of (token | literal) parts, so converting a value is one regex match and one join.
+reuses the spec compiler's regex (and its calendar rule: no Feb 30); for each input format the
+output is a precomputed `str.format` template over the match's groups, so converting a value is
+one regex match and one format call.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -47,17 +49,33 @@ def _parts(fmt: str) -> list[tuple[bool, str]]:
     return out
 
 
+def _template(out: list[tuple[bool, str]], groups: Mapping[str, int]) -> str:
+    """fmt_out as a `str.format` template over the groups of one input format's match: a token the
+    input has is its group (every token group is fixed-width, so never empty), one it lacks its zero."""
+    text = ""
+    for is_tok, t in out:
+        if not is_tok:
+            text += t.replace("{", "{{").replace("}", "}}")
+        elif _GROUP[t] in groups:
+            text += f"{{{groups[_GROUP[t]] - 1}}}"
+        else:
+            text += _zero(t)
+    return text
+
+
 def date_converter(fmt_in: str | list[str], fmt_out: str) -> Callable[[Any], str]:
     """A function re-formatting a date string (or a datetime/date object) from fmt_in to fmt_out.
 
     Output fields the input lacks are zero (a date-only input gives 00:00:00), which is what the
     platforms expect when a source column holds only the day."""
     ins = [fmt_in] if isinstance(fmt_in, str) else list(fmt_in)
+    out = _parts(fmt_out)
     parsers = []
     for f in ins:
-        df = compile_format(f)
-        parsers.append((f, re.compile(df.regex), df.check))
-    out = _parts(fmt_out)
+        rx = re.compile(compile_format(f).regex)
+        g = rx.groupindex
+        day = (g["d"] - 1, g["y"] - 1 if "y" in g else None, g["mo"] - 1 if "mo" in g else None) if "d" in g else None
+        parsers.append((rx.fullmatch, _template(out, g), day))
     specs = " or ".join(repr(f) for f in ins)
 
     def emit(g: dict[str, str]) -> str:
@@ -71,10 +89,17 @@ def date_converter(fmt_in: str | list[str], fmt_out: str) -> Callable[[Any], str
         if not isinstance(value, str):
             raise ConvertError(f"expected a date string in format {specs}, got {type(value).__name__} {value!r}")
         s = value.strip()
-        for _f, rx, check in parsers:
-            m = rx.match(s)
-            if m is not None and check(s):
-                return emit(m.groupdict())
+        for fullmatch, template, day in parsers:
+            m = fullmatch(s)
+            if m is None:
+                continue
+            g = m.groups()
+            if day is not None:  # the spec checker's calendar rule (engine/spec/dates.py): no Feb 30
+                d, y, mo = day
+                if int(g[d]) > 28 and int(g[d]) > calendar.monthrange(int(g[y]) if y is not None else 2000,
+                                                                       int(g[mo]) if mo is not None else 1)[1]:
+                    continue
+            return template.format(*g)
         raise ConvertError(f"{value!r} is not a valid date in format {specs}")
 
     return convert
@@ -106,6 +131,8 @@ def number_converter(scale: int | None, as_: str, rounding: str) -> Callable[[An
     """Round to `scale` digits after the point; emit int (scale 0), float, or a fixed-point string."""
     q = Decimal(1).scaleb(-scale) if scale is not None else None
     mode = _ROUND[rounding]
+    as_string = as_ == "string"
+    whole_ok = scale is None or scale == 0
 
     def convert(value: Any) -> Any:
         if isinstance(value, bool):
@@ -118,9 +145,9 @@ def number_converter(scale: int | None, as_: str, rounding: str) -> Callable[[An
             raise ConvertError(f"{value!r} is not a finite number")
         if q is not None:
             d = d.quantize(q, rounding=mode)
-        if as_ == "string":
+        if as_string:
             return format(d, "f")
-        if d == d.to_integral_value() and (scale is None or scale == 0):
+        if whole_ok and d == d.to_integral_value():
             return int(d)
         return float(d)
 

@@ -189,9 +189,12 @@ def _supplied(target: Endpoint, spec: Mapping, specset: SpecSet) -> tuple[str, .
 
 
 def load_mappings(
-    root: str | Path, specset: SpecSet, *, strict: bool = True, lint: bool = True
+    root: str | Path, specset: SpecSet, *, strict: bool = True, lint: bool = True, generate: bool = True
 ) -> MappingSet:
-    """Load and compile `root` (specs/mappings). With strict, any error finding raises SpecError."""
+    """Load and compile `root` (specs/mappings). With strict, any error finding raises SpecError.
+
+    `generate=False` keeps every mapping as the compiler's closures (the reference semantics the
+    generated builders are tested against) instead of one generated function per fields block."""
     root = Path(root)
     base = specset.root.parent if specset.root.name == "specs" else specset.root
     ms = MappingSet(root)
@@ -214,7 +217,7 @@ def load_mappings(
     for cid, (cm, _sf) in ms.code_maps.items():
         lookups[cid] = compile_map(cid, cm)
     for mid, (m, sf) in ms.mappings.items():
-        t = _compile_one(mid, m, sf, specset, exprs, lookups, ms.findings)
+        t = _compile_one(mid, m, sf, specset, exprs, lookups, ms.findings, generate)
         if t is not None:
             ms.translators[mid] = t
     if lint:
@@ -227,7 +230,8 @@ def load_mappings(
 
 
 def _compile_one(
-    mid: str, m: Mapping, sf: SpecFile, specset: SpecSet, exprs: Expressions, lookups: dict[str, CodeLookup], findings: list[Finding]
+    mid: str, m: Mapping, sf: SpecFile, specset: SpecSet, exprs: Expressions, lookups: dict[str, CodeLookup], findings: list[Finding],
+    generate: bool = True,
 ) -> Translator | None:
     src, why_src = resolve_endpoint(specset, m.from_, m.part)
     dst, why_dst = resolve_endpoint(specset, m.to, m.to_part)
@@ -248,6 +252,7 @@ def _compile_one(
         findings.append(sf.finding(path, message))
 
     assert src.body is not None and dst.body is not None
-    comp = Compiler(mid, exprs, lookups, report, label, m.absent, src.body.node)
+    comp = Compiler(mid, exprs, lookups, report, label, m.absent, src.body.node, generate=generate)
     build = comp.fields(m.fields, dst.body.node, src.body.node, ("fields",))
-    return Translator(mid, sf.rel, m, src, dst, build, encoder(dst.body.node), _supplied(dst, m, specset))
+    code = "\n".join(comp.generator.sources) if comp.generator is not None else ""
+    return Translator(mid, sf.rel, m, src, dst, build, encoder(dst.body.node), _supplied(dst, m, specset), code)

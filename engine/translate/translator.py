@@ -44,6 +44,8 @@ class Translator:
     _encode: Encoder | None = None
     supplied: tuple[str, ...] = field(default_factory=tuple)
     """Target fields the envelope or auth layer fills at send time."""
+    code: str = ""
+    """The generated Python of this mapping's builders (empty when compiled as closures only)."""
 
     def build(self, record: Any, *, request: Any = None) -> dict[str, Any]:
         """The target message as nested data, carried_as payloads still trees."""

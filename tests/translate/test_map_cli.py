@@ -61,3 +61,12 @@ def test_map_usage_errors(tmp_path: Path) -> None:
     assert run("nope/X", "tests/data/canonical/exam_report.json").returncode == 2
     assert run("city_lab_mr/accesstoken", "tests/data/canonical/exam_report.json").returncode == 2
     assert run("jilin_imaging/savePatientExam", str(tmp_path / "missing.json")).returncode == 2
+
+
+def test_map_code_shows_the_generated_builders(tmp_path: Path) -> None:
+    r = run("xinjiang_mr/ArchiveAutoReport.lab", str(_rows(tmp_path)), "--code")
+    assert r.returncode == 0, r.stderr
+    head = "# == hospital_lis.lab_report: hospital_lis/lab_report -> canonical/lab_report (specs/mappings/hospital_lis.lab_report.yaml)"
+    assert head in r.stdout
+    assert "def build_lab_report_xinjiang_mr_fields(s):" in r.stdout and "out = {}" in r.stdout
+    assert "<labmaster>" not in r.stdout  # the code, not a translation

@@ -192,3 +192,65 @@ def test_as_date_fast_path_matches_strptime() -> None:
     cases += ["".join(rnd.choice("0123456789-12 ") for _ in range(rnd.randint(0, 14))) for _ in range(20000)]
     cases += [f"{rnd.randint(1, 2999):04d}{'-' * rnd.randint(0, 1)}{rnd.randint(0, 13):02d}-{rnd.randint(0, 32):02d}" for _ in range(5000)]
     assert [c for c in cases if _as_date(c) != slow(c)] == []
+
+
+@pytest.mark.parametrize("source", EXPRESSIONS)
+def test_python_source_matches_the_template(exprs: Expressions, source: str) -> None:
+    """The same expressions written as Python source (pysource.py, what the generated builders run)."""
+    helpers = {"map_code": lambda cid, code: None if code is None else f"{cid}={code}"}
+    try:
+        template = exprs.compile(source, fast=False)
+    except Exception:  # a syntax error: nothing to write
+        return
+    node = exprs.node_of(exprs.compile(source))
+    if node is None:
+        return
+    for ctx in CONTEXTS:
+        ctx = {**ctx, **helpers}
+        fn = _python_function(exprs, node, ctx)
+        if fn is None:
+            continue
+        want, got = _outcome(template, ctx), _outcome(fn, ctx)
+        assert got == want, (source, ctx["record"] if not isinstance(ctx["record"], dict) else "dict")
+        assert type(got[1]) is type(want[1]), source
+
+
+def test_most_expressions_become_python_source(exprs: Expressions) -> None:
+    ctx = {**CONTEXTS[0], "map_code": lambda cid, code: code}
+    written = [s for s in EXPRESSIONS if _compiles(exprs, s) and _python_function(exprs, exprs.node_of(exprs.compile(s)), ctx)]
+    assert len(written) > 0.75 * len(EXPRESSIONS)
+
+
+def _compiles(exprs: Expressions, source: str) -> bool:
+    try:
+        return exprs.node_of(exprs.compile(source)) is not None
+    except Exception:
+        return False
+
+
+def _python_function(exprs: Expressions, node: Any, ctx: dict[str, Any]) -> Any:
+    """`node` as the generated builders write it, in a function of the context dict; None outside the subset."""
+    from jinja2 import Undefined
+
+    from engine.translate.expr import _ERRORS, _value
+    from engine.translate.pysource import PySource, Unsupported, accessors
+
+    attr, item, call = accessors(exprs.env)
+    ns: dict[str, Any] = {"ATTR": attr, "ITEM": item, "CALL": call, "UNDEFINED": Undefined, "VALUE": _value, "ERRORS": _ERRORS,
+                          "ExprError": ExprError}
+
+    def ref(obj: Any, hint: str) -> str:
+        name = f"ref{len(ns)}"
+        ns[name] = obj
+        return name
+
+    names = {k: f"c[{k!r}]" for k in ctx}
+    values = {"map_code": ctx["map_code"]}
+    try:
+        code = PySource(exprs.env, exprs.env.globals, names, ref, values, exprs.direct, exprs.pure).expr(node)
+    except Unsupported:
+        return None
+    exec(  # the code under test
+        f"def fn(c):\n    try:\n        return VALUE({code})\n    except ERRORS as exc:\n"
+        "        raise ExprError(f'{type(exc).__name__}: {exc}') from None\n", ns)
+    return ns["fn"]
