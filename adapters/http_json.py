@@ -246,6 +246,20 @@ class HttpInbound:
             self._runner = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Out:
+    """One interface's outbound HTTP route: what every request of it repeats."""
+
+    method: str
+    url: str
+    kind: str
+    """How the request carries the message: `body` (as prepared), `params` (GET), `form` or `multipart`."""
+    headers: dict[str, str]
+    """The binding's fixed headers."""
+    content_type: str
+    """For a `body` request that names none."""
+
+
 class HttpOutbound:
     """Sends prepared requests of one platform's HTTP interfaces to one target base URL."""
 
@@ -254,26 +268,33 @@ class HttpOutbound:
         self.base_url = base_url.rstrip("/")
         self._own = pool is None
         self.pool = pool or SessionPool(limits)
+        self._routes: dict[str, _Out] = {}
 
-    async def send(self, request: OutboundRequest) -> OutboundResponse:
-        iid = request.interface.rpartition("/")[2]
-        iface = self.platform.interfaces.get(iid)
+    def _route(self, interface: str) -> _Out:
+        """How requests of `interface` go out, worked out on its first request."""
+        iface = self.platform.interfaces.get(interface.rpartition("/")[2])
         http = iface.spec.binding.http if iface is not None and iface.spec.binding else None
         if iface is None or http is None:
-            raise UnknownInterface(f"{request.interface} has no HTTP binding on platform {self.platform.id}")
-        headers = {**(iface.fixed_headers or {}), **request.headers}
-        url = self.base_url + http.path
+            raise UnknownInterface(f"{interface} has no HTTP binding on platform {self.platform.id}")
         fmt = iface.request.format if iface.request is not None else "none"
+        kind = "params" if http.method == "GET" else fmt if fmt in ("form", "multipart") else "body"
+        route = self._routes[interface] = _Out(http.method, self.base_url + http.path, kind, dict(iface.fixed_headers or {}),
+                                               http.content_type or "application/json; charset=utf-8")
+        return route
+
+    async def send(self, request: OutboundRequest) -> OutboundResponse:
+        route = self._routes.get(request.interface) or self._route(request.interface)
+        headers = {**route.headers, **request.headers}
         data: Any = None
         params: Mapping[str, str] | None = None
-        if http.method == "GET":
-            params = request.params
-        elif fmt in ("form", "multipart"):
-            data = form_data(request, multipart=fmt == "multipart")
-        else:
+        if route.kind == "body":
             data = request.body
-            headers.setdefault(hdrs.CONTENT_TYPE, http.content_type or "application/json; charset=utf-8")
-        return await fetch(self.pool, http.method, url, data=data, headers=headers, params=params, timeout_s=request.timeout_s)
+            headers.setdefault(hdrs.CONTENT_TYPE, route.content_type)
+        elif route.kind == "params":
+            params = request.params
+        else:
+            data = form_data(request, multipart=route.kind == "multipart")
+        return await fetch(self.pool, route.method, route.url, data=data, headers=headers, params=params, timeout_s=request.timeout_s)
 
     async def close(self) -> None:
         if self._own:

@@ -76,6 +76,9 @@ class Outcome:
     reason: str
 
 
+_OK = Outcome("ok", "ok")
+
+
 def classify(
     *,
     error: BaseException | None = None,
@@ -98,12 +101,13 @@ def classify(
     if error is not None:
         kind = "timeout" if isinstance(error, TimeoutError) else "transport"
         return Outcome("retry", redact(f"{kind}: {type(error).__name__}: {error}", limit=300))
-    detail = f" {redact(message, limit=200)}" if message else ""
     if code is not None and errors and code in errors:
         known = errors[code]
+        detail = f" {redact(message, limit=200)}" if message else ""
         return Outcome(known.action, f"{code} {known.message}{detail}".rstrip())
     if success:
-        return Outcome("ok", "ok")
+        return _OK  # most answers: nothing to redact or format
+    detail = f" {redact(message, limit=200)}" if message else ""
     if status is not None and not 200 <= status < 300:
         if status == 401:
             return Outcome("reauth", f"HTTP 401{detail}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from adapters.base import OutboundResponse, TransportError
@@ -16,7 +16,7 @@ from engine.auth import CredentialsRejected, TokenManager
 from engine.bridge.model import Target
 from engine.crypto.profile import compile_profile
 from engine.plugins.runtime import open_outbound
-from engine.retry import Outcome, classify
+from engine.retry import Outcome, RetryPolicy, classify
 from engine.runtime.wire import Prepared, Verdict, judge, plan, prepare, value_at
 from engine.spec.compiled import CompiledInterface
 from engine.spec.loader import PlatformSpec
@@ -68,6 +68,16 @@ class TargetClient:
         self.tokens: TokenManager | None = None
         if auth is not None and auth.kind == "token" and auth.interface:
             self.tokens = TokenManager.from_auth(f"{name}:{platform.id}", self._fetch_token, auth, store=kv)
+        self._policy: RetryPolicy | None = None
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """The target's retry policy, built once: on first use, so a bad setting fails a delivery as it always has."""
+        if self._policy is None:
+            r = self.target.retry
+            self._policy = RetryPolicy(base_s=r.base_s, factor=r.factor, max_delay_s=r.max_delay_s, max_attempts=r.max_attempts,
+                                       max_age_s=r.max_age_s)
+        return self._policy
 
     async def _fetch_token(self) -> tuple[str, float | None]:
         """Call the platform's token interface with the configured credentials."""
@@ -87,25 +97,26 @@ class TargetClient:
         raise TransportError(f"{self.platform.id} token request failed: {res.outcome.reason}")
 
     async def _send(self, iface: CompiledInterface, message: Mapping[str, Any], token: str | None) -> Result:
-        started = time.perf_counter()
+        started = perf_counter()
         prepared = None
         p = plan(iface)
         try:
             supplied = {k: v for k, v in self.supply.items() if k in p.fields} if self.supply and iface.request is not None else None
             prepared = prepare(iface, {**message, **supplied} if supplied else message,
                                crypto=self.crypto, headers=self.headers, token=token, timeout_s=self.target.timeout_s)
-            http = iface.spec.binding is not None and iface.spec.binding.http is not None
-            outbound = self.custom or (self.http if http or self.soap is None else self.soap)
+            outbound = self.custom or (self.http if p.http or self.soap is None else self.soap)
             resp = await outbound.send(prepared.request)
         except TransportError as exc:
-            return Result(classify(error=exc), None, None, prepared, (time.perf_counter() - started) * 1000, token)
+            return Result(classify(error=exc), None, None, prepared, (perf_counter() - started) * 1000, token)
         verdict = judge(iface, resp, crypto=self.crypto, session=prepared.session)
         outcome = classify(status=resp.status, code=verdict.code, success=verdict.success, errors=p.errors, message=verdict.message)
-        return Result(outcome, verdict, resp, prepared, (time.perf_counter() - started) * 1000, token)
+        return Result(outcome, verdict, resp, prepared, (perf_counter() - started) * 1000, token)
 
     async def send(self, iface: CompiledInterface, message: Mapping[str, Any]) -> Result:
         """One attempt (with one token refresh and resend if the token was rejected mid-flight)."""
-        async with self.semaphore:
+        sem = self.semaphore
+        await sem.acquire()  # not `async with`: two coroutine frames less on every send
+        try:
             try:
                 token = await self.tokens.get() if self.tokens is not None else None
             except TransportError as exc:  # the token service is unreachable: retry like any send
@@ -117,6 +128,8 @@ class TargetClient:
                 res = await self._send(iface, message, token)
                 res.reauthed = True
             return res
+        finally:
+            sem.release()
 
     async def close(self) -> None:
         await self.http.close()

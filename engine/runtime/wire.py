@@ -6,7 +6,6 @@ and the success rule all come from the spec; nothing here knows a platform by na
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,16 +58,17 @@ class Plan:
     """The request's top-level field names (supplied values apply to these only)."""
     files: frozenset[str]
     """Request fields of kind `file` (sent as attachments)."""
-
-
-_PLANS: weakref.WeakKeyDictionary[CompiledInterface, Plan] = weakref.WeakKeyDictionary()
+    field: tuple[str, ...] | None
+    """The success rule's `field` as path segments (what `value_at` reads), split once."""
+    http: bool
+    """The interface has an HTTP binding (it goes over HTTP even where the platform also speaks SOAP)."""
 
 
 def plan(iface: CompiledInterface) -> Plan:
-    """The interface's Plan, kept as long as the interface is (a reload's new specs get new ones)."""
-    got = _PLANS.get(iface)
+    """The interface's Plan, kept with the interface (a reload's new specs get new ones)."""
+    got = iface.memo.get("wire")
     if got is None:
-        got = _PLANS[iface] = _plan(iface)
+        got = iface.memo["wire"] = _plan(iface)
     return got
 
 
@@ -88,6 +88,8 @@ def _plan(iface: CompiledInterface) -> Plan:
         iface.qualified_id, kind, summary, rule, {**(iface.platform.errors or {}), **(iface.spec.errors or {})},
         frozenset(rule.in_ or ()) if rule is not None else frozenset(), frozenset(children),
         frozenset(k for k, n in children.items() if n.kind == "file"),
+        None if rule is None or rule.field is None else tuple(seg.removesuffix("[]") for seg in rule.field.split(".") if seg),
+        binding is not None and binding.http is not None,
     )
 
 
@@ -95,6 +97,15 @@ def value_at(obj: Any, dotted: str) -> Any:
     """The value at a dotted path of a decoded response, or None."""
     got = get(obj, dotted)
     return None if got is MISSING else got
+
+
+def _at(obj: Any, parts: tuple[str, ...]) -> Any:
+    """value_at with the path split already."""
+    for name in parts:
+        if not isinstance(obj, dict) or name not in obj:
+            return None
+        obj = obj[name]
+    return obj
 
 
 def _set(obj: dict[str, Any], dotted: str, value: Any) -> None:
@@ -189,7 +200,10 @@ def judge(iface: CompiledInterface, resp: OutboundResponse, *, crypto: Any = Non
             value = None
     message = None
     if isinstance(value, Mapping) and not _MESSAGE_KEY_SET.isdisjoint(value):  # the first of the keys with a value
-        message = next((str(value[k]) for k in _MESSAGE_KEYS if value.get(k)), None)
+        for k in _MESSAGE_KEYS:
+            if got := value.get(k):
+                message = str(got)
+                break
     if not message and not _MESSAGE_HEADER_SET.isdisjoint(lower):
         message = next((lower[k] for k in _MESSAGE_HEADERS if lower.get(k)), None)
     if rule is None:
@@ -203,8 +217,8 @@ def judge(iface: CompiledInterface, resp: OutboundResponse, *, crypto: Any = Non
             head = text.partition(":")[0].strip()
             code = head if head and len(head) < 32 else None
             message = message or text[:300]
-    elif rule.field is not None:
-        got = value_at(value, rule.field)
+    elif p.field is not None:
+        got = _at(value, p.field)
         code = None if got is None else str(got)
         success = code is not None and code in p.accept
     elif rule.header is not None:

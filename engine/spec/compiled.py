@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from engine.errors import MessageError
-from engine.spec.fast import FastCompiler, Unsupported
+from engine.spec.fast import FastCompiler, Unsupported, plain_json
 from engine.spec.model import Body, Interface, Platform
 from engine.spec.nodes import Node
 from engine.spec.validate import Issue, Walker
@@ -68,6 +68,11 @@ def _issue_dict(i: Issue) -> dict[str, Any]:
     return {"path": i.path, "rule": i.rule, "message": i.message, "expected": i.expected, "actual": i.actual}
 
 
+def _has_encrypted(node: Node) -> bool:
+    kids = (node.children or {}).values()
+    return node.encrypted or (node.item is not None and _has_encrypted(node.item)) or any(map(_has_encrypted, kids))
+
+
 def _as_bytes(data: bytes | str) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else bytes(data)
 
@@ -82,12 +87,20 @@ class CompiledBody:
         self.max_bytes = body.max_bytes or max_bytes or DEFAULT_MAX_BYTES
         self._decoder: msgspec.json.Decoder[Any] | None = None
         self._check: Any = None
+        self._wire: tuple[Any, Any, Any] | None = None
+        """The fast path as (decoder, type, post-check)."""
+        self._plain: tuple[Any, Any, Any] | None = None
+        """The fast path for plaintext: the wire one unless a field is encrypted."""
         if self.format == "json":
             try:
                 tp, self._check = FastCompiler().compile(node)
                 self._decoder = msgspec.json.Decoder(tp)
+                self._wire = self._plain = (self._decoder, tp, self._check)
+                if _has_encrypted(node):
+                    ptp, pcheck = FastCompiler(plaintext=True).compile(node)
+                    self._plain = (msgspec.json.Decoder(ptp), ptp, pcheck)
             except Unsupported:
-                self._decoder = None
+                self._decoder = self._check = self._wire = self._plain = None
 
     @property
     def has_fast_path(self) -> bool:
@@ -95,6 +108,27 @@ class CompiledBody:
 
     def _fail(self, exc: MessageError) -> Result:
         return Result([Issue(path=exc.path, rule=exc.rule, message=exc.reason)], [])
+
+    def fast_valid(self, data: Any, *, plaintext: bool = False) -> bool:
+        """The fast path's answer alone: True is "valid" (the walker finds nothing either), False is doubt.
+
+        Wire bytes are decoded in C; decoded data (the runtime's translated message) is converted in C,
+        when it holds nothing but what a JSON decode gives."""
+        fast = self._plain if plaintext else self._wire
+        if fast is None:
+            return False
+        decoder, tp, check = fast
+        kind = type(data)
+        try:
+            if kind is bytes and len(data) <= self.max_bytes:
+                obj = decoder.decode(data)
+            elif (kind is dict or kind is list) and plain_json(data):
+                obj = msgspec.convert(data, tp)
+            else:
+                return False
+            return check is None or bool(check(obj))
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+            return False
 
     def validate(self, data: Any, *, plaintext: bool = False) -> Result:
         """Validate a message given as bytes/str (wire form) or already-decoded data."""
@@ -106,6 +140,8 @@ class CompiledBody:
                     return Result.ok(data)
             except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
                 pass  # the complete path below produces the findings
+        elif decoder is not None and self.fast_valid(data, plaintext=plaintext):  # decoded data, or plaintext
+            return Result.ok(data) if type(data) is bytes else Result([], [], data)
         try:
             if isinstance(data, (bytes, bytearray, memoryview, str)):
                 raw = _as_bytes(data) if not isinstance(data, memoryview) else data.tobytes()
@@ -219,6 +255,9 @@ class CompiledInterface:
     response_headers: CompiledBody | None = None
     fixed_headers: Mapping[str, str] | None = None
     """Header values this interface always carries (HttpBinding.headers)."""
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    """What the runtime works out once per interface (the wire plan, an outbound route), so a
+    reload's new interfaces start afresh and the old ones take theirs with them."""
 
     @property
     def id(self) -> str:

@@ -46,6 +46,33 @@ class Unsupported(Exception):
     """This body can't be modelled exactly; use the complete walker only."""
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def plain_json(value: Any) -> bool:
+    """Whether decoded data holds only what a JSON decode gives (dict, list, str, int, finite float,
+    bool, None). Only such data may take the fast path through `msgspec.convert`, which is laxer than
+    the walker with other Python objects (a tuple for a list, a Decimal or a NaN for a number)."""
+    t = type(value)
+    if t is not dict and t is not list:
+        return t in _PLAIN or (t is float and value - value == 0.0)
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        for x in v.values() if type(v) is dict else v:  # scalars inline: no call per value
+            tx = type(x)
+            if tx in _PLAIN:
+                continue
+            if tx is float:
+                if x - x != 0.0:  # NaN and infinities
+                    return False
+            elif tx is dict or tx is list:
+                stack.append(x)
+            else:
+                return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Inline:
     """A field checked inside its Struct's generated post-check instead of by a call of its own."""
@@ -76,7 +103,7 @@ def _fullmatch_pattern(regex: str, allow_empty: bool) -> str:
     return out
 
 
-def _walker_check(node: Node, empty_ok: bool) -> Check:
+def _walker_check(node: Node, empty_ok: bool, plaintext: bool = False) -> Check:
     """The complete walker on one value. `empty_ok`: "" counts as absent (optional) rather than
     as a missing required value; the walker never runs value checks on an absent field."""
 
@@ -85,7 +112,7 @@ def _walker_check(node: Node, empty_ok: bool) -> Check:
             return True
         if v == "":
             return empty_ok
-        w = Walker()
+        w = Walker(plaintext=plaintext)
         w.value(node, v, "")
         return not w.errors and not w.warnings
 
@@ -114,6 +141,10 @@ def _native_date(node: Node) -> Inline | None:
 
 
 class FastCompiler:
+    def __init__(self, *, plaintext: bool = False) -> None:
+        self.plaintext = plaintext
+        """Model encrypted fields by their plaintext rules (the walker's `plaintext`), not as ciphertext."""
+
     def compile(self, body: Node) -> tuple[Any, Check | None]:
         """Returns (type to decode into, post-check or None)."""
         if body.is_list:
@@ -246,13 +277,14 @@ class FastCompiler:
         optional_empty = not as_item and (not node.required or node.allow_empty)
         kind = node.kind
         non_empty: dict[str, Any] = {} if optional_empty else {"min_length": 1}
-        if node.custom is not None and not node.encrypted:  # a plugin type: its base type in C, its rules by the walker
+        encrypted = node.encrypted and not self.plaintext
+        if node.custom is not None and not encrypted:  # a plugin type: its base type in C, its rules by the walker
             base_t: Any = {"string": str, "int": int, "number": int | float, "bool": bool}[kind]
             if kind == "string" and non_empty:
                 base_t = Annotated[str, Meta(**non_empty)]
-            return base_t, _walker_check(node, optional_empty), None
+            return base_t, _walker_check(node, optional_empty, self.plaintext), None
         if kind == "string":
-            if node.encrypted:  # the wire value is ciphertext: only its presence and type are checked
+            if encrypted:  # the wire value is ciphertext: only its presence and type are checked
                 return (Annotated[str, Meta(**non_empty)] if non_empty else str), None, None
             byte_max = node.unit == "bytes" and node.max_len is not None
             if node.codes is not None and node.pattern is None and not node.checks and not byte_max and node.min_len is None:
@@ -264,7 +296,7 @@ class FastCompiler:
                 return Literal[tuple(values)], None, None  # type: ignore[misc]
             base = Annotated[str, Meta(**non_empty)] if non_empty else str
             if node.codes is not None or node.checks:
-                return base, _walker_check(node, optional_empty), None
+                return base, _walker_check(node, optional_empty, self.plaintext), None
             kw = dict(non_empty)
             min_len = node.min_len or 0
             inline = None
@@ -283,11 +315,11 @@ class FastCompiler:
                 kw["pattern"] = _fullmatch_pattern(node.pattern.pattern, optional_empty)
             tp = Annotated[str, Meta(**kw)] if kw else str
             if min_len and (optional_empty or node.unit == "bytes"):
-                return tp, _walker_check(node, optional_empty), None
+                return tp, _walker_check(node, optional_empty, self.plaintext), None
             return tp, None, inline
         if node.codes is not None:
             base_t = {"int": int, "number": int | float, "decimal": int | float, "bool": bool}.get(kind, str)
-            return base_t, _walker_check(node, optional_empty), None
+            return base_t, _walker_check(node, optional_empty, self.plaintext), None
         if kind in ("date", "datetime", "time"):
             if node.date is None:
                 raise Unsupported
@@ -298,14 +330,15 @@ class FastCompiler:
         if kind == "int":
             kw = {k: v for k, v in (("ge", node.vmin), ("le", node.vmax)) if v is not None}
             if any(v != int(v) for v in kw.values()):
-                return int, _walker_check(node, optional_empty), None
+                return int, _walker_check(node, optional_empty, self.plaintext), None
             kw = {k: int(v) for k, v in kw.items()}
-            return (Annotated[int, Meta(**kw)] if kw else int), (_walker_check(node, optional_empty) if node.max_len else None), None
+            check = _walker_check(node, optional_empty, self.plaintext) if node.max_len else None
+            return (Annotated[int, Meta(**kw)] if kw else int), check, None
         if kind in ("number", "decimal"):
             # int | float: the same Python value the walker gets from msgspec.json.decode
             tp = int | float
             if node.vmin is not None or node.vmax is not None or node.max_len:
-                return tp, _walker_check(node, optional_empty), None
+                return tp, _walker_check(node, optional_empty, self.plaintext), None
             if kind == "decimal" and node.precision is not None:
                 if node.precision <= _EXACT_DIGITS:
                     return tp, None, Inline(decimal=(node.precision, node.scale or 0))
@@ -314,7 +347,7 @@ class FastCompiler:
         if kind == "bool":
             return bool, None, None
         if kind == "binary":
-            return (Annotated[str, Meta(**non_empty)] if non_empty else str), _walker_check(node, optional_empty), None
+            return (Annotated[str, Meta(**non_empty)] if non_empty else str), _walker_check(node, optional_empty, self.plaintext), None
         if kind == "any":
             return Any, None, None
         raise Unsupported  # file parts and unknown kinds are never JSON

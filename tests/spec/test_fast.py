@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import json
 import random
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +42,20 @@ def fast_valid(body: CompiledBody, raw: bytes) -> bool:
     return body._check is None or bool(body._check(obj))
 
 
-def walker_valid(body: CompiledBody, value: Any) -> bool:
-    return body.validate(value).valid
+def walker_valid(body: CompiledBody, value: Any, plaintext: bool = False) -> bool:
+    """The complete walker alone (validate() would answer decoded data by the fast path too)."""
+    res = body._walk(value, plaintext)
+    return res.valid and not res.warnings
 
 
 def agree(body: CompiledBody, msg: Any) -> tuple[bool, bool]:
+    """The fast path on the wire bytes and on the decoded message (as the runtime hands it) say the same,
+    and neither says valid where the walker finds anything."""
     raw = msgspec.json.encode(msg)
-    fast, complete = fast_valid(body, raw), walker_valid(body, msgspec.json.decode(raw))
+    decoded = msgspec.json.decode(raw)
+    fast, complete = fast_valid(body, raw), walker_valid(body, decoded)
     assert not (fast and not complete), f"fast path accepts what the walker rejects: {json.dumps(msg, ensure_ascii=False)[:300]}"
+    assert body.fast_valid(decoded) == fast, f"decoded data answered unlike its bytes: {json.dumps(msg, ensure_ascii=False)[:300]}"
     return fast, complete
 
 
@@ -265,3 +273,71 @@ def test_the_benchmarked_message_takes_the_fast_path() -> None:
     assert agree(body, {**msg, "price": 999.995}) == (False, False)
     assert agree(body, {**msg, "price": 1000}) == (False, False)
     assert agree(body, {**msg, "price": 999.99}) == (True, True)
+
+
+# -- decoded data (the runtime validates the translated message it decoded) --------------------
+
+
+def _upload_message() -> tuple[CompiledBody, dict[str, Any]]:
+    body = load_specs(FIXTURES / "good").interface("acme/upload").request
+    assert body is not None
+    return body, {
+        "orderNo": "AB12", "patient": {"name": "张三", "sex": "1"}, "checkTime": "2024-02-29 10:00:00", "birthday": "19900307",
+        "price": 285.1, "count": 3, "urgent": False, "certNo": "C1", "certType": "1", "reportType": "0", "reportText": "r",
+        "items": [{"code": "X1", "subs": [{"value": "abc"}]}], "tags": ["a", "bb"], "pdf": "AAE=",
+    }
+
+
+class _Dict(dict):  # type: ignore[type-arg]
+    pass
+
+
+def test_decoded_data_takes_the_fast_path_only_when_it_is_what_json_decodes_to() -> None:
+    """msgspec.convert would take a tuple for a list or a Decimal, a NaN or an infinity for a number; the
+    walker rejects them, so such data (and any other Python object) is left to the walker."""
+    body, base = _upload_message()
+    assert body.fast_valid(base) and body.validate(base).valid
+    odd: list[tuple[str, Any]] = [
+        ("tags", ("a", "bb")), ("tags", {"a"}), ("price", Decimal("285.1")), ("price", float("nan")), ("price", float("inf")),
+        ("count", 3.0), ("checkTime", datetime(2024, 2, 29, 10)), ("orderNo", b"AB12"),
+        ("items", [{"code": "X1", "subs": ({"value": "abc"},)}]),
+    ]
+    for name, value in odd:
+        msg = {**base, name: value}
+        assert not body.fast_valid(msg), name
+        assert body.validate(msg).valid == walker_valid(body, msg), name
+        assert not body.validate(msg).valid, name  # each is something the walker refuses
+    for msg in (_Dict(base), {**base, "patient": _Dict(name="张三", sex="1")}):  # a dict of another type: the walker answers
+        assert not body.fast_valid(msg) and body.validate(msg).valid
+
+
+def test_plaintext_takes_a_fast_path_of_its_own_that_checks_encrypted_fields_by_their_rules() -> None:
+    """Before encryption (the runtime's check) an encrypted field's plaintext rules apply; on the wire only its presence."""
+    body = load_specs(ROOT / "specs", strict=False).interface("jilin_imaging/savePatientExam").request
+    assert body is not None
+    msg = sample(body.node, full=True)
+    long_id = {**msg, "idCardNo": "1" * 51}  # over the plaintext length 50; a ciphertext is longer still
+    assert body.fast_valid(msg, plaintext=True) and body.fast_valid(msg)
+    assert body.fast_valid(long_id) and body.validate(long_id).valid  # wire: the value is ciphertext
+    assert not body.fast_valid(long_id, plaintext=True)
+    res = body.validate(long_id, plaintext=True)
+    assert [(e.path, e.rule) for e in res.errors] == [("idCardNo", "length")]
+    assert not body.validate(msgspec.json.encode(long_id), plaintext=True).valid  # the same for bytes
+    for path in _paths(msg):
+        for value in (*HOSTILE, _DELETE):
+            m = _with(msg, path, value)
+            for plaintext in (False, True):
+                fast, complete = body.fast_valid(m, plaintext=plaintext), walker_valid(body, m, plaintext)
+                assert not (fast and not complete), (path, value, plaintext)
+                assert body.fast_valid(msgspec.json.encode(m), plaintext=plaintext) == fast, (path, value, plaintext)
+
+
+def test_the_delivered_message_takes_the_fast_path() -> None:
+    """The runtime validates each pe_system pacs_pubReport it delivers as decoded data, before encryption."""
+    body = load_specs(ROOT / "specs", strict=False).interface("pe_system/pacs_pubReport").request
+    assert body is not None
+    msg = sample(body.node, full=True)
+    assert body.fast_valid(msg, plaintext=True) and body.validate(msg, plaintext=True).valid
+    assert not body.fast_valid({**msg, "ResultDangerLevel": 2}, plaintext=True)
+    assert [(e.path, e.rule) for e in body.validate({**msg, "ResultDangerLevel": 2}, plaintext=True).errors] == [
+        ("ResultDangerLevel", "type")]
