@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,26 +205,57 @@ class ViewPoller:
         assert self._store is not None
         if self.group_by:
             return await self._poll_groups(sink)
+        # Windows of rows go to the sink one after another; with window > 1 the next window is handed
+        # over while the one before waits for its acknowledgements (the journal's commit): the rows in
+        # flight are at most two windows, the cursor still passes only an acknowledged prefix, and a
+        # row after an unacknowledged one is offered again by the next poll (its natural key makes
+        # that a duplicate, not a second message).
+        depth = 2 if self.window > 1 else 1
+        flight: deque[tuple[Awaitable[list[bool]], list[list[Any]]]] = deque()
+        after = self._cursor
         while True:
-            names, rows = await self._page(self._cursor)
+            names, rows = await self._page(after)
             at = self._cursor_at(names) if rows else []
             for i in range(0, len(rows), self.window):
                 chunk = rows[i : i + self.window]
                 positions = [[r[k] for k in at] for r in chunk]
                 if len(chunk) == 1:
-                    acks = [await self._deliver(sink, names, chunk[0], positions[0])]
+                    acks: Awaitable[list[bool]] = asyncio.ensure_future(self._deliver_one(sink, names, chunk[0], positions[0]))
                 else:
-                    acks = await asyncio.gather(*(self._deliver(sink, names, r, p) for r, p in zip(chunk, positions, strict=True)))
-                done = next((k for k, ok in enumerate(acks) if not ok), len(acks))  # the acknowledged prefix
-                if done:
-                    await self._store.save(self.name, positions[done - 1])
-                    self._cursor = positions[done - 1]
-                if done < len(acks):
+                    acks = asyncio.gather(*(self._deliver(sink, names, r, p) for r, p in zip(chunk, positions, strict=True)))
+                flight.append((acks, positions))
+                if len(flight) >= depth and not await self._settle(flight):
                     return False
                 if self._stop.is_set():
-                    return True
+                    return await self._settle_all(flight)
             if len(rows) < self.batch:
-                return True
+                return await self._settle_all(flight)
+            after = [rows[-1][k] for k in at]  # read on while the page's last windows are acknowledged
+
+    async def _deliver_one(self, sink: Sink, names: tuple[str, ...], row: Sequence[Any], position: list[Any]) -> list[bool]:
+        return [await self._deliver(sink, names, row, position)]
+
+    async def _settle(self, flight: deque[tuple[Awaitable[list[bool]], list[list[Any]]]]) -> bool:
+        """Wait for the oldest window and move the cursor past its acknowledged prefix; False when a
+        row of it was not acknowledged (the windows after it are waited for, and left unacknowledged)."""
+        assert self._store is not None
+        fut, positions = flight.popleft()
+        acks = await fut
+        done = next((k for k, ok in enumerate(acks) if not ok), len(acks))  # the acknowledged prefix
+        if done:
+            await self._store.save(self.name, positions[done - 1])
+            self._cursor = positions[done - 1]
+        if done < len(acks):
+            while flight:
+                await flight.popleft()[0]
+            return False
+        return True
+
+    async def _settle_all(self, flight: deque[tuple[Awaitable[list[bool]], list[list[Any]]]]) -> bool:
+        while flight:
+            if not await self._settle(flight):
+                return False
+        return True
 
     async def _page(self, after: Sequence[Any] | None) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
         """One keyset page as column names and value tuples (a database without a tuple read: from its dicts)."""

@@ -263,6 +263,18 @@ def json_handler() -> logging.Handler | None:
     return None
 
 
+def settings() -> dict[str, Any] | None:
+    """The installed handler's format, level and log file (None when it writes to stderr), so another
+    process of the bridge (engine/runtime/procs.py) logs alike; None when none is installed."""
+    for h in logging.getLogger().handlers:
+        if h.get_name() == _HANDLER_NAME and isinstance(h, _StderrHandler):
+            path = getattr(h._fixed, "name", None)
+            return {"format": "json" if isinstance(h.formatter, JsonFormatter) else "text",
+                    "level": logging.getLevelName(logging.getLogger().level),
+                    "path": path if isinstance(path, str) and not path.startswith("<") else None}
+    return None
+
+
 def configure(fmt: str = "text", level: str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
     """Install the one specbridge handler on the root logger (replacing an earlier one)."""
     if fmt not in FORMATS:

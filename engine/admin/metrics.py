@@ -76,6 +76,9 @@ class RuntimeMetrics:
                                   ["target", "interface", "stage"], registry=r)
         self.latency = Histogram("specbridge_attempt_duration_seconds", "Duration of delivery attempts (request to verdict), per target",
                                  ["target"], buckets=LATENCY_BUCKETS, registry=r)
+        self.in_doubt_total = Counter("specbridge_in_doubt", "Deliveries in doubt after a crash, by what became of them: reconciled"
+                                      " (found on the platform, not resent), not_found (asked, then sent), resent (cannot be asked),"
+                                      " query_failed (asked, no answer: retried)", ["target", "interface", "outcome"], registry=r)
         self.routes: dict[str, RouteActivity] = {}
         self._live: LiveCollector | None = None
         self._children: dict[tuple[Any, ...], Any] = {}
@@ -107,6 +110,10 @@ class RuntimeMetrics:
     def retried(self, target: str, interface: str, route: str | None, outcome: str) -> None:
         self._child(self.retries_total, target, interface, outcome or "retry").inc()
         self._failed(route)
+
+    def in_doubt(self, target: str, interface: str, outcome: str) -> None:
+        """An in-doubt message was reconciled, found missing, resent unasked, or its query failed (engine/runtime/reconcile.py)."""
+        self._child(self.in_doubt_total, target, interface, outcome).inc()
 
     def dead(self, target: str, interface: str, route: str | None, stage: str) -> None:
         self._child(self.dead_total, target, interface, stage).inc()
@@ -203,15 +210,11 @@ class LiveCollector(Collector):
                                         labels=["target", "result"])
         today = GaugeMetricFamily("specbridge_token_refreshes_today", "Tokens obtained today (against the daily cap)", labels=by_target)
         alarm = GaugeMetricFamily("specbridge_token_alarm", "1 while the bad-credentials alarm holds all token requests", labels=by_target)
-        for name, client in sorted(self.runtime.targets.items()):
-            tm = client.tokens
-            if tm is None:
-                continue
-            ok = tm.refreshed
+        for name, (ok, fetches, n_today, alarmed) in sorted(self.runtime.token_states().items()):  # wherever its sender runs
             refreshes.add_metric([name, "ok"], ok)
-            refreshes.add_metric([name, "failed"], max(0, tm.fetches - ok))
-            today.add_metric([name], tm.refreshes_today)
-            alarm.add_metric([name], 1 if tm.alarm else 0)
+            refreshes.add_metric([name, "failed"], max(0, fetches - ok))
+            today.add_metric([name], n_today)
+            alarm.add_metric([name], 1 if alarmed else 0)
         yield refreshes
         yield today
         yield alarm
@@ -219,6 +222,6 @@ class LiveCollector(Collector):
         for route in self.runtime.bridge.routes:
             paused.add_metric([route.id], 1 if route.id in self.runtime.paused else 0)
         yield paused
-        yield GaugeMetricFamily("specbridge_inflight_sends", "Deliveries being sent right now", value=len(self.runtime.inflight()))
+        yield GaugeMetricFamily("specbridge_inflight_sends", "Deliveries being sent right now", value=self.runtime.inflight_count())
         yield GaugeMetricFamily("specbridge_ready", "1 when the bridge is ready (journal open, delivery loops running)",
                                 value=1 if self.runtime.not_ready() is None else 0)

@@ -102,6 +102,18 @@ class AdminConfig(_S, kw_only=True):
     """Bearer token of the admin API by reference, `env:NAME` or `file:PATH`; none: the API is off."""
 
 
+class DeliveryConfig(_S, kw_only=True):
+    """Where targets' senders run. One Python process runs on one core at a time; delivery processes put
+    the senders (claim, validate, envelope, send, record) on other cores while this process polls sources,
+    translates and journals (engine/runtime/procs.py)."""
+
+    processes: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    """Delivery processes besides the bridge's own; 0: every sender runs in the bridge's process. A target's
+    sender lives in exactly one process, so its concurrency limit, token and daily token cap stay exact:
+    targets are shared out among the processes in order, and a target that answers a synchronous route
+    stays in the bridge's process (the caller waits there). On a machine with N cores, N - 1 is a start."""
+
+
 class Bridge(_S, kw_only=True):
     id: str
     title: str | None = None
@@ -112,4 +124,5 @@ class Bridge(_S, kw_only=True):
     targets: dict[str, Target]
     routes: list[Route]
     admin: AdminConfig | None = None
+    delivery: DeliveryConfig = msgspec.field(default_factory=DeliveryConfig)
     note: str | None = None

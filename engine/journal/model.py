@@ -57,7 +57,7 @@ class UnknownMessage(JournalError):
 class LeaseLost(JournalError):
     """Another worker holds this message now: our lease expired and it was claimed again.
 
-    The caller must drop its result; the new holder will deliver (at-least-once)."""
+    The caller must drop its result; the new holder gets the message in doubt (`Message.in_doubt`)."""
 
 
 Payload = bytes | str | dict[str, Any] | list[Any]
@@ -103,7 +103,9 @@ class Attempt:
     """One delivery attempt, as the sender saw it. Bodies are truncated to the journal's max_body."""
 
     outcome: str
-    """Classification: ok, empty, retry, reauth, wait, fatal, transport, timeout."""
+    """Classification: ok, empty, retry, reauth, wait, fatal, transport, timeout; for a message in doubt
+    also reconciled (found on the platform: SENT without a resend) and in_doubt (a note: not found, or
+    resent without asking; the send follows as its own attempt)."""
     request: str = ""
     """A summary (method, path, size), never the payload."""
     status: int | None = None
@@ -152,6 +154,10 @@ class Message:
     attempts: int
     last_error: str | None
     superseded_by: int | None
+    in_doubt: bool = False
+    """A delivery of it may have reached the platform with no outcome recorded: it was claimed and that
+    lease ran out (the holder was killed, or stopped mid-send). Ask the platform before sending it again
+    (engine/runtime/reconcile.py). Kept across retries that do not settle it; cleared by an outcome."""
     history: list[AttemptRecord] = field(default_factory=list)
 
 

@@ -27,7 +27,7 @@ from engine.journal.model import (
 
 COLUMNS = (
     "m.id, m.interface, m.target, m.route, m.state, m.idem_key, m.version, m.payload_hash, p.source, p.translated,"
-    " m.created_at, m.updated_at, m.cycle_at, m.next_attempt_at, m.lease, m.attempts, m.last_error, m.superseded_by"
+    " m.created_at, m.updated_at, m.cycle_at, m.next_attempt_at, m.lease, m.attempts, m.last_error, m.superseded_by, m.in_doubt"
 )
 FROM_MESSAGE = "messages AS m LEFT JOIN payloads AS p ON p.id = m.id"
 SUMMARY_COLUMNS = "id, interface, target, state, idem_key, version, created_at, updated_at, next_attempt_at, attempts, last_error"
@@ -78,7 +78,7 @@ LIMIT ?
 
 
 def to_message(row: Sequence[Any], history: list[AttemptRecord] | None = None) -> Message:
-    return Message(*row[:4], State(row[4]), *row[5:], history=history or [])
+    return Message(*row[:4], State(row[4]), *row[5:18], bool(row[18]), history=history or [])
 
 
 def receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_policy: KeyPolicy) -> Receipt:
@@ -128,7 +128,7 @@ def _receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_po
         c.execute("UPDATE messages SET next_attempt_at = ?, lease = NULL WHERE id = ?", (t, mid))  # its turn comes by `claim`
     elif lease is not None and stored is not None:
         stored.append(Message(mid, rec.interface, rec.target, rec.route, state, rec.key, version, digest, source, translated,
-                              t, t, t, due, lease, 0, None, None))
+                              t, t, t, due, lease, 0, None, None, False))
     return Receipt(mid, duplicate=False, version=version)
 
 
@@ -159,8 +159,8 @@ def receive_held(c: sqlite3.Connection, rec: Incoming, created_at: float, defaul
     duplicate that was SENT already, was superseded, or that another holder has in flight."""
     r = receive(c, rec, created_at, default_policy)
     cur = c.execute(
-        "UPDATE messages SET next_attempt_at = ?, lease = ?, updated_at = ? WHERE id = ? AND state != 'SENT'"
-        " AND superseded_by IS NULL AND (lease IS NULL OR next_attempt_at <= ?)",
+        "UPDATE messages SET next_attempt_at = ?, lease = ?, updated_at = ?, in_doubt = in_doubt | (lease IS NOT NULL)"
+        " WHERE id = ? AND state != 'SENT' AND superseded_by IS NULL AND (lease IS NULL OR next_attempt_at <= ?)",
         (until, lease, created_at, r.id, created_at),
     )
     return r, cur.rowcount == 1
@@ -234,8 +234,10 @@ def finish(
     max_body: int,
     reason: str | None = None,
     next_attempt_at: float | None = None,
+    in_doubt: bool = False,
 ) -> State:
-    """End an attempt: SENT, ERROR (retry at next_attempt_at) or DEAD. Releases the lease.
+    """End an attempt: SENT, ERROR (retry at next_attempt_at) or DEAD. Releases the lease. An outcome
+    settles a doubt; `in_doubt` keeps it (an attempt that could not tell whether a delivery arrived).
 
     Three statements (the hot path's: once per delivery): the holder check reads the next attempt
     number too, and one UPDATE both counts the attempt and sets the state."""
@@ -255,9 +257,9 @@ def finish(
     if state is not State.ERROR:
         next_attempt_at = None
     c.execute(
-        "UPDATE messages SET state = ?, next_attempt_at = ?, lease = NULL, last_error = ?, updated_at = ?, attempts = attempts + ?"
-        " WHERE id = ?",
-        (state, next_attempt_at, reason, now, 1 if attempt is not None else 0, mid),
+        "UPDATE messages SET state = ?, next_attempt_at = ?, lease = NULL, last_error = ?, updated_at = ?, attempts = attempts + ?,"
+        " in_doubt = ? WHERE id = ?",
+        (state, next_attempt_at, reason, now, 1 if attempt is not None else 0, int(in_doubt and state is not State.SENT), mid),
     )
     return state
 
@@ -281,8 +283,12 @@ def claim(c: sqlite3.Connection, target: str, limit: int, now: float, until: flo
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
+    # A row still leased when claimed again: its holder never recorded an outcome (killed, or stopped
+    # mid-send), so a delivery may have reached the platform. Released leases (retries, marks,
+    # `release`) are NULL: those are not in doubt.
     c.execute(
-        f"UPDATE messages SET next_attempt_at = ?, lease = ?, updated_at = ? WHERE id IN ({marks})",
+        f"UPDATE messages SET next_attempt_at = ?, lease = ?, updated_at = ?, in_doubt = in_doubt | (lease IS NOT NULL)"
+        f" WHERE id IN ({marks})",
         (until, lease, now, *ids),
     )
     rows = {r[0]: r for r in c.execute(f"SELECT {COLUMNS} FROM {FROM_MESSAGE} WHERE m.id IN ({marks})", ids)}

@@ -80,6 +80,16 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        2,
+        "messages.in_doubt",
+        # A delivery may have reached the platform with no outcome recorded (its holder died mid-send):
+        # set when such a message is claimed again, kept while a reconciliation cannot settle it, cleared
+        # by an outcome. A column on the row claim_due already writes: no extra statement, no index.
+        """
+        ALTER TABLE messages ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

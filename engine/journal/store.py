@@ -2,8 +2,10 @@
 
 Guarantees: `receive` returns only after the message is committed (acknowledge the source after it,
 never before); a worker that dies holding messages loses them only for its lease (`claim_due`
-hands them out again when it expires: that is crash recovery, nothing to run at start-up).
-Delivery is at-least-once; natural keys make re-sent records idempotent (see `KeyPolicy`).
+hands them out again when it expires: that is crash recovery, nothing to run at start-up), marked
+in doubt (`Message.in_doubt`): a delivery may have reached the platform unrecorded, so the runtime asks
+the platform first where the spec says how (engine/runtime/reconcile.py), else sends it again
+(at-least-once). Natural keys make re-sent source records idempotent (see `KeyPolicy`).
 
 Durability levels: WAL with synchronous=NORMAL survives a killed process (SIGKILL) but can lose the
 last commits on power loss or OS crash, i.e. after the source was acknowledged; FULL fsyncs the WAL
@@ -175,14 +177,14 @@ class Journal:
     async def claim_due(self, target: str, limit: int = 50, now: float | None = None, *, lease_s: float | None = None,
                         skip_routes: Collection[str] = ()) -> list[Message]:
         """Lease up to `limit` due messages of a target, oldest due first. The lease (the returned
-        messages' `lease`) expires after lease_s; unfinished messages are then due again.
+        messages' `lease`) expires after lease_s; unfinished messages are then due again, in doubt.
         skip_routes: paused routes, whose messages wait in the journal."""
         t = self._now(now)
         self._leases += 1
         lease = f"{self._owner}.{self._leases}"
         until = t + (self.lease_s if lease_s is None else lease_s)
         skip = tuple(skip_routes)
-        return await self._writer.submit(lambda c: ops.claim(c, target, limit, t, until, lease, skip))
+        return await self._writer.submit(lambda c: ops.claim(c, target, limit, t, until, lease, skip), durable=False)
 
     async def record_attempt(self, message_id: int, attempt: Attempt, *, lease: str | None = None, now: float | None = None) -> int:
         """Store one attempt (e.g. a reauth before the resend). Returns its number."""
@@ -208,8 +210,11 @@ class Journal:
         attempt: Attempt | None = None,
         lease: str | None = None,
         now: float | None = None,
+        in_doubt: bool = False,
     ) -> State:
-        """ERROR, due again at next_attempt_at. Returns DEAD instead when the message was superseded."""
+        """ERROR, due again at next_attempt_at. Returns DEAD instead when the message was superseded.
+        in_doubt: the attempt did not settle whether an earlier delivery arrived (a reconciliation
+        query that failed): the message stays in doubt. Otherwise the outcome clears the doubt."""
         return await self._finish(
             message_id,
             State.ERROR,
@@ -218,6 +223,7 @@ class Journal:
             now=now,
             reason=reason,
             next_attempt_at=next_attempt_at,
+            in_doubt=in_doubt,
         )
 
     async def mark_dead(
@@ -228,8 +234,10 @@ class Journal:
         attempt: Attempt | None = None,
         lease: str | None = None,
         now: float | None = None,
+        in_doubt: bool = False,
     ) -> None:
-        await self._finish(message_id, State.DEAD, attempt=attempt, lease=lease, now=now, reason=reason)
+        """DEAD (replayable). in_doubt: as for `schedule_retry` (a replay then asks the platform again)."""
+        await self._finish(message_id, State.DEAD, attempt=attempt, lease=lease, now=now, reason=reason, in_doubt=in_doubt)
 
     async def _finish(
         self,
@@ -241,6 +249,7 @@ class Journal:
         now: float | None,
         reason: str | None = None,
         next_attempt_at: float | None = None,
+        in_doubt: bool = False,
     ) -> State:
         t = self._now(now)
         return await self._writer.submit(
@@ -254,6 +263,7 @@ class Journal:
                 max_body=self.max_body,
                 reason=reason,
                 next_attempt_at=next_attempt_at,
+                in_doubt=in_doubt,
             )
         )
 

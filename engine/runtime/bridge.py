@@ -15,7 +15,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,9 @@ from engine.errors import SpecbridgeError
 from engine.journal import Attempt, Incoming, Journal, Message, Receipt
 from engine.plugins.errors import ExtensionError
 from engine.retry import RetryPolicy, decide
-from engine.runtime import query
+from engine.runtime import query, reconcile
 from engine.runtime.config import credentials_of, secrets_of
+from engine.runtime.procs import DeliveryProcesses, plan
 from engine.runtime.target import TargetClient
 from engine.spec.loader import SpecSet
 from engine.spec.paths import natural_keys
@@ -134,16 +135,24 @@ def _same_token_source(a: TargetClient, b: TargetClient) -> bool:
 
 class BridgeRuntime:
     def __init__(self, bridge: Bridge, specset: SpecSet, mappings: MappingSet, *, base_dir: Path,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, specs_dir: Path | None = None,
+                 local_targets: Collection[str] | None = None, metrics: Any = None) -> None:
+        """`specs_dir`: where `specset` and `mappings` came from (delivery processes load them again).
+        `local_targets` and `metrics`: a delivery process's (engine/runtime/worker.py): the targets
+        whose senders it runs, and the relay its metric events go back through."""
         self.bridge = bridge
         self.specset = specset
         self.mappings = mappings
         self.base_dir = base_dir
         self.clock = clock
+        self.specs_dir = specs_dir
         self.journal: Journal | None = None
         self.targets: dict[str, TargetClient] = {}
         self.stats = Stats()
-        self.metrics = RuntimeMetrics(clock)
+        self.metrics: RuntimeMetrics = metrics if metrics is not None else RuntimeMetrics(clock)
+        self._only = None if local_targets is None else set(local_targets)
+        self.procs: DeliveryProcesses | None = None
+        """The delivery processes running other targets' senders (`delivery.processes`), once started."""
         self.paused: set[str] = set()
         """Routes an operator paused: their messages stay journalled, undelivered (kept in the journal's kv)."""
         self._workers: list[asyncio.Task[None]] = []
@@ -181,8 +190,21 @@ class BridgeRuntime:
             self.targets[name] = TargetClient(name, t, self.specset.platforms[t.platform], secrets, creds, kv=self.journal)
             self._digests[name] = target_digest(t, self.specset, secrets, creds)
             self._wake[name] = asyncio.Event()
+        if self._only is None and self.bridge.delivery.processes:
+            if self.specs_dir is None:
+                raise SpecbridgeError("delivery processes load the specs again: the runtime needs its specs_dir")
+            self.procs = DeliveryProcesses(self, self.specs_dir)
         for name in self.targets:
-            self._start_loop(name)
+            if self.runs_here(name):
+                self._start_loop(name)
+        if self.procs is not None:
+            await self.procs.start()
+
+    def runs_here(self, target: str) -> bool:
+        """Whether `target`'s sender runs in this process (else in a delivery process)."""
+        if self._only is not None:
+            return target in self._only
+        return self.procs is None or not self.procs.remote(target)
 
     def _start_loop(self, name: str) -> None:
         self._loops[name] = task = asyncio.create_task(self._deliver_loop(name), name=f"deliver:{name}")
@@ -193,8 +215,11 @@ class BridgeRuntime:
         self._stopping.set()
         for ev in self._wake.values():
             ev.set()
+        procs = asyncio.ensure_future(self.procs.stop(drain_s)) if self.procs is not None else None
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=drain_s)
+        if procs is not None:
+            await procs
         for w in self._workers:
             w.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -211,16 +236,34 @@ class BridgeRuntime:
             return "stopping"
         if self.journal is None:
             return "journal not open"
-        down = sorted(n for n in self.targets if n not in self._loops or self._loops[n].done())
+        down = sorted(n for n in self.targets if self.runs_here(n) and (n not in self._loops or self._loops[n].done()))
         if down:
             return "delivery loop not running: " + ", ".join(down)
-        return None
+        return self.procs.not_ready() if self.procs is not None else None
 
     def inflight(self) -> set[asyncio.Task[None]]:
+        """This process's deliveries under way."""
         return self._inflight
+
+    def inflight_count(self) -> int:
+        """Deliveries under way in this process and its delivery processes."""
+        return len(self._inflight) + (self.procs.inflight() if self.procs is not None else 0)
+
+    def token_states(self) -> dict[str, tuple[int, int, int, bool]]:
+        """target -> (tokens obtained, token requests, obtained today, alarm), wherever its sender runs."""
+        out: dict[str, tuple[int, int, int, bool]] = {}
+        for name, c in self.targets.items():
+            if self.runs_here(name) and (tm := c.tokens) is not None:
+                out[name] = (tm.refreshed, tm.fetches, tm.refreshes_today, bool(tm.alarm))
+        if self.procs is not None:
+            for name, v in self.procs.tokens().items():
+                out[name] = (int(v[0]), int(v[1]), int(v[2]), bool(v[3]))
+        return out
 
     def wake(self, target: str | None = None) -> None:
         """Look for due messages now (after a replay or a resume) instead of at the next poll."""
+        if self.procs is not None:
+            self.procs.wake(self._wake if target is None else (target,))
         for name in self._wake if target is None else (target,):
             if (lane := self._lanes.get(name)) is not None:
                 lane.look = True
@@ -244,6 +287,8 @@ class BridgeRuntime:
     async def _save_paused(self) -> None:
         assert self.journal is not None
         await self.journal.kv_set(PAUSED_KEY, msgspec.json.encode(sorted(self.paused)).decode())
+        if self.procs is not None:
+            self.procs.paused(self.paused)
 
     # -- hot reload (engine/runtime/reload.py) --------------------------------------------
     def swap(self, bridge: Bridge, specset: SpecSet, mappings: MappingSet) -> dict[str, list[str]]:
@@ -256,6 +301,14 @@ class BridgeRuntime:
         Returns the target names added, changed, removed and whose token was kept."""
         if bridge.journal != self.bridge.journal:
             raise SpecbridgeError("journal settings changed: the journal moves only with a restart")
+        if bridge.delivery != self.bridge.delivery:
+            raise SpecbridgeError("delivery settings changed: delivery processes are set up only at a restart")
+        if self.procs is not None:
+            new_plan = plan(bridge)
+            moved = sorted(n for n in set(bridge.targets) & set(self.bridge.targets) if (n in new_plan) != self.procs.remote(n))
+            if moved:
+                raise SpecbridgeError(f"target(s) {', '.join(moved)} would move between the bridge's process and a delivery"
+                                      " process (a synchronous route added or removed): that takes a restart")
         secrets = secrets_of(bridge, self.base_dir)
         logs.register_secrets(secrets.values())  # a rotated secret is masked like the first one
         fresh: dict[str, tuple[TargetClient, str]] = {}
@@ -285,12 +338,18 @@ class BridgeRuntime:
             else:
                 self.targets[name] = client
                 self._wake[name] = asyncio.Event()
-                self._start_loop(name)
+                if self.procs is None or name not in plan(bridge):
+                    self._start_loop(name)
                 out["added"].append(name)
         for name in out["removed"]:
             self._wake.pop(name).set()
             self._digests.pop(name, None)
-            self._retire(name, self.targets[name], {self._loops[name]})  # listed until drained: /ready stays up
+            loop = self._loops.get(name)
+            self._retire(name, self.targets[name], {loop} if loop is not None else set())  # listed until drained: /ready stays up
+        if self.procs is not None:  # the delivery processes take the new configuration by starting again (leases keep it safe)
+            task = asyncio.create_task(self.procs.restart(), name="restart-delivery-processes")
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
         return out
 
     def _retire(self, name: str, old: TargetClient, waits: set[asyncio.Task[None]]) -> None:
@@ -398,6 +457,8 @@ class BridgeRuntime:
         """Journal one message: claimed and handed to its sender when it has room, else due."""
         assert self.journal is not None and rec.route is not None
         lane = self._lanes.get(rec.target)
+        if lane is None and self.procs is not None and self.procs.remote(rec.target):
+            return await self._journal_remote(rec, self.procs)
         if lane is None or rec.route in self.paused or not lane.room() or self._stopping.is_set():
             receipt = await self.journal.receive(rec.interface, rec.target, rec.source, key=rec.key, route=rec.route,
                                                  translated=rec.translated)
@@ -420,6 +481,50 @@ class BridgeRuntime:
             self.wake(rec.target)
         return receipt
 
+    async def _journal_remote(self, rec: Incoming, procs: DeliveryProcesses) -> Receipt:
+        """`_journal_one` for a target whose sender runs in a delivery process: handed to it the same way."""
+        assert self.journal is not None and rec.route is not None
+        limit = 8 * max(1, self.bridge.targets[rec.target].concurrency)  # the most a sender claims ahead
+        if rec.route in self.paused or self._stopping.is_set() or not procs.room(rec.target, limit):
+            receipt = await self.journal.receive(rec.interface, rec.target, rec.source, key=rec.key, route=rec.route,
+                                                 translated=rec.translated)
+            if not receipt.duplicate and rec.route not in self.paused:
+                self.wake(rec.target)
+            return receipt
+        procs.reserve(rec.target, 1)
+        try:
+            receipt, m = await self.journal.receive_claimed(rec)
+        finally:
+            procs.reserve(rec.target, -1)
+        if m is None:
+            if not receipt.duplicate:
+                self.wake(rec.target)
+        elif rec.route in self.paused or not procs.hand(m):
+            with contextlib.suppress(Exception):
+                await self.journal.release([(m.id, m.lease or "")])
+            self.wake(rec.target)
+        return receipt
+
+    async def take(self, handed: list[Message]) -> None:
+        """A delivery process's side of the hand-off: launch messages journalled claimed for its senders
+        (or make them due again at once if the sender stopped or the route was paused meanwhile)."""
+        back: list[tuple[int, str]] = []
+        for m in handed:
+            lane = self._lanes.get(m.target)
+            if lane is not None and lane.open and m.route not in self.paused:
+                lane.launch(m)
+            else:
+                back.append((m.id, m.lease or ""))
+        if back and self.journal is not None:
+            with contextlib.suppress(Exception):
+                await self.journal.release(back)
+            for t in {m.target for m in handed}:
+                self.wake(t)
+
+    def unsent(self) -> dict[str, int]:
+        """Per target, messages its sender holds that it has not sent yet (claimed or handed)."""
+        return {name: lane.unsent for name, lane in self._lanes.items()}
+
     def translate(self, source_spec: str | None, route: Route, rt: RouteTarget, record: Any, *,
                   bridge: Bridge | None = None, mappings: MappingSet | None = None) -> Any:
         """`record` translated for `rt`, with the current configuration or the one given (a caller
@@ -437,8 +542,7 @@ class BridgeRuntime:
 
     # -- outbound -------------------------------------------------------------------------
     def _policy(self, target: str) -> RetryPolicy:
-        r = self.targets[target].target.retry  # the client's own: a target a reload removed still drains
-        return RetryPolicy(base_s=r.base_s, factor=r.factor, max_delay_s=r.max_delay_s, max_attempts=r.max_attempts, max_age_s=r.max_age_s)
+        return self.targets[target].policy  # the client's own: a target a reload removed still drains
 
     async def _deliver_loop(self, target: str) -> None:
         assert self.journal is not None
@@ -587,6 +691,8 @@ class BridgeRuntime:
             self.metrics.dead(target, m.interface, m.route, "validate")
             log.warning("dead: invalid for %s: %s", iface.qualified_id, reason)
             return
+        if m.in_doubt and await reconcile.settle(self, target, m, client, iface, msg):  # it may have arrived: ask first
+            return
         try:
             try:
                 res = await client.send(iface, msg)
@@ -622,7 +728,9 @@ class BridgeRuntime:
             log.info("sent (attempt %d, %d ms)", m.attempts + 1, res.duration_ms or 0)
         elif d.kind in ("retry", "reauth"):
             assert d.next_attempt_at is not None or d.kind == "reauth"
-            await j.schedule_retry(m.id, d.next_attempt_at or now + 1, d.reason, attempt=att, lease=m.lease)
+            # no complete answer in time: the request may have arrived; the next attempt asks first where it can
+            unsure = res.response is None and "no complete answer" in d.reason
+            await j.schedule_retry(m.id, d.next_attempt_at or now + 1, d.reason, attempt=att, lease=m.lease, in_doubt=unsure)
             self._falls_due(target, d.next_attempt_at or now + 1)  # the loop may be asleep until a later due time
             self.stats.retried += 1
             self.metrics.retried(target, m.interface, m.route, att.outcome)

@@ -17,6 +17,7 @@ import msgspec
 from adapters.base import InboundMessage, Reply
 from engine.bridge.model import Bridge
 from engine.errors import SpecbridgeError, SpecError
+from engine.runtime import heap
 from engine.runtime.bridge import BridgeRuntime
 from engine.runtime.config import check_bridge, load_bridge
 from engine.spec import load_specs
@@ -87,7 +88,7 @@ async def open_bridge(bridge_path: Path, specs_dir: Path, *, bridge: Bridge | No
     findings = check_bridge(bridge, specset, str(bridge_path), mappings)
     if findings:
         raise SpecError(findings)
-    return BridgeRuntime(bridge, specset, mappings, base_dir=Path.cwd()), specset
+    return BridgeRuntime(bridge, specset, mappings, base_dir=Path.cwd(), specs_dir=specs_dir), specset
 
 
 def explain_open_failure(exc: Exception) -> None:
@@ -105,6 +106,7 @@ async def serve_bridge(bridge_path: Path, specs_dir: Path, *, reload: bool = Tru
     except (SpecbridgeError, OSError) as exc:
         explain_open_failure(exc)
         return 2
+    heap.settle()
     try:
         await runtime.start()
         sources = await start_sources(runtime, Path.cwd())

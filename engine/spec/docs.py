@@ -113,6 +113,16 @@ def interface_page(iface: CompiledInterface) -> str:
         out += ["## Interface error codes", "", "| code | message | action |", "|---|---|---|"]
         out += [f"| {k} | {_cell(v.message)} | {v.action} |" for k, v in s.errors.items()]
         out.append("")
+    if s.reconcile is not None:
+        rc = s.reconcile
+        pairs = ", ".join(f"`{a}` = sent `{b}`" for a, b in rc.match.items())
+        where = f"an item of `{rc.records}`" if rc.records else "the answer"
+        out += ["## Reconciliation", "",
+                f"A delivery in doubt (the bridge died mid-send) is looked up with [{rc.query}]({rc.query}.md) before it is"
+                f" sent again: the query is built from the sent request by mapping `{rc.mapping}`; the delivery is there when"
+                f" {where} has {pairs}. Found: not sent again; not found: sent.", ""]
+        if rc.note:
+            out += ["> " + rc.note.replace("\n", "\n> "), ""]
     return "\n".join(out)
 
 

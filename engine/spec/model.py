@@ -446,6 +446,25 @@ class Twin(Spec, kw_only=True):
     note: str | None = None
 
 
+class Reconcile(Spec, kw_only=True):
+    """How to ask the platform whether a delivery of this interface arrived. A message is in doubt when
+    its sender died (or was stopped) mid-send: the platform may hold it with no outcome recorded. With
+    this section the runtime asks first and sends only what the platform lacks (exactly-once across a
+    crash); without it an in-doubt message is sent again (at-least-once). See docs/spec-language.md."""
+
+    query: str
+    """An interface of the same platform that answers the question (jilin_imaging: queryFormerlyExam)."""
+    mapping: str
+    """The mapping (specs/mappings/<id>.yaml, from this interface to `query`) that builds the query from
+    the request as it was sent; it gives defaults for what the sent request lacks."""
+    records: str | None = None
+    """Path in the query's answer of the list of records found (`datas`); absent: the answer is one record."""
+    match: dict[str, str]
+    """Answer record field -> sent request field: a record whose fields all equal the sent ones is the
+    delivery (found: no resend). A "not found" answer (an `empty` code, an empty list) means send it."""
+    note: str | None = None
+
+
 class Interface(Spec, kw_only=True):
     """One interface (operation) of a platform, in its own file."""
 
@@ -469,6 +488,8 @@ class Interface(Spec, kw_only=True):
     examples: list[Example] | None = None
     twin: Twin | None = None
     """How `specbridge twin` serves this interface (state, reply); absent: validate and accept."""
+    reconcile: Reconcile | None = None
+    """How to ask the platform whether an in-doubt delivery arrived before sending it again."""
     note: str | None = None
 
 

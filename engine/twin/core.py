@@ -50,6 +50,9 @@ class TwinOptions:
 
     fail_every: int = 0
     """Answer every Nth business request (token calls excluded) with a retryable failure."""
+    answer_delay_s: float = 0.0
+    """Hold each answer this long after acting on the request (stored first): a platform slow to answer,
+    whose caller may die before the answer arrives, leaving a delivery in doubt. Settable while serving."""
     credentials: Mapping[str, str] | None = None
     """Valid credential values; default: the token interface's first valid example."""
     state: str | Path | None = None

@@ -13,6 +13,7 @@ the plaintext. Controls, for tests and the demo:
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -61,7 +62,10 @@ def build_app(twin: PlatformTwin, specset: SpecSet | None = None, *, limits: Lim
             plaintext=msg.meta.get("plaintext"),
             session=_SESSION.get() if transport == "soap" else None,
         )
-        return twin.handle(req)
+        reply = twin.handle(req)
+        if twin.options.answer_delay_s > 0:
+            await asyncio.sleep(twin.options.answer_delay_s)
+        return reply
 
     async def unwrap(_operation: str, params: Mapping[str, str]) -> Mapping[str, str]:
         plain, session = twin.unwrap(params)

@@ -58,7 +58,7 @@ async def test_durable_across_close_and_reopen(db_path: str, clock: Clock) -> No
 
     with sqlite3.connect(db_path) as c:
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert c.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert c.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]
 
 
 @pytest.mark.asyncio
