@@ -29,7 +29,7 @@ from engine.translate.codes import CodeMapLookup, key_of
 from engine.translate.errors import TranslateError
 from engine.translate.expr import _ERRORS, ExprError, Expressions, _value
 from engine.translate.formats import ConvertError
-from engine.translate.paths import MISSING, Scope
+from engine.translate.paths import MISSING, Scope, put_nested
 from engine.translate.pysource import Memo, PySource, Unsupported, accessors
 
 Token = str | int
@@ -130,8 +130,8 @@ class Generator:
             return TranslateError(f"`where` failed: {text}", mapping=mapping_id, field=field, source=source)
 
         self.globals: dict[str, Any] = {
-            "M": MISSING, "NO_ROW": NO_ROW, "DEEPCOPY": copy.deepcopy, "MAPPING": mapping_id, "KEY_OF": key_of, "join": _join, "PUT": _put,
-            "ATTR": attr, "ITEM": item, "CALL": call, "UNDEFINED": Undefined, "VALUE": _value,
+            "M": MISSING, "NO_ROW": NO_ROW, "DEEPCOPY": copy.deepcopy, "MAPPING": mapping_id, "KEY_OF": key_of, "join": _join,
+            "PUT": put_nested, "ATTR": attr, "ITEM": item, "CALL": call, "UNDEFINED": Undefined, "VALUE": _value,
             "EXPR_ERRORS": _ERRORS, "ExprError": ExprError, "ConvertError": ConvertError,
             "EXPR_FAILED": expr_failed, "CONVERT_FAILED": convert_failed, "WHERE_FAILED": where_failed,
             "Scope": Scope, "NOT_YET": _NOT_YET,
@@ -153,17 +153,6 @@ class Generator:
 
 def _join(base: str, name: str) -> str:
     return f"{base}.{name}" if base else name
-
-
-def _put(out: dict[str, Any], parent: tuple[str, ...], name: str, v: Any) -> None:
-    """A nested write where a parent path is also a field of its own (the builder's generic walk)."""
-    d = out
-    for p in parent:
-        nxt = d.get(p)
-        if not isinstance(nxt, dict):
-            nxt = d[p] = {}
-        d = nxt
-    d[name] = v
 
 
 _LOCALS = frozenset({"s", "out", "cur", "row", "root", "root_row", "v", "got", "exc", "lst", "found", "base_src", "base_tgt",

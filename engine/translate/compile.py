@@ -28,7 +28,7 @@ from engine.translate.expr import ExprError, Expressions
 from engine.translate.formats import ConvertError, cast, date_converter, number_converter
 from engine.translate.model import Rule, RuleSpec
 from engine.translate.nodes import ANY, item_of, walk
-from engine.translate.paths import MISSING, PathError, Scope, getter, parse, target_parts
+from engine.translate.paths import MISSING, PathError, Scope, getter, parse, put_nested, target_parts
 
 RuleFn = Callable[[Scope], Any]
 Builder = Callable[[Scope], dict[str, Any]]
@@ -161,13 +161,7 @@ class Compiler:
                 if not parent:  # most targets are plain keys
                     out[name] = v
                     continue
-                d = out
-                for p in parent:
-                    nxt = d.get(p)
-                    if not isinstance(nxt, dict):
-                        nxt = d[p] = {}
-                    d = nxt
-                d[name] = v
+                put_nested(out, parent, name, v)
             return out
 
         return build

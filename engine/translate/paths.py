@@ -127,3 +127,14 @@ def target_parts(path: str) -> tuple[str, ...]:
     if not path or any(not p or "[" in p or "]" in p for p in parts):
         raise PathError(f"malformed target path {path!r} (dotted field names, no indices)")
     return parts
+
+
+def put_nested(out: dict[str, Any], parent: tuple[str, ...], name: str, v: Any) -> None:
+    """Write `v` at parent/name, making the dicts on the way (replacing a non-dict left by another field)."""
+    d = out
+    for p in parent:
+        nxt = d.get(p)
+        if not isinstance(nxt, dict):
+            nxt = d[p] = {}
+        d = nxt
+    d[name] = v
