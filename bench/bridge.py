@@ -52,7 +52,7 @@ from adapters.server import start_app  # noqa: E402
 from adapters.sqlite_db import SqliteDatabase  # noqa: E402
 from engine import logs  # noqa: E402
 from engine.bridge.model import Bridge, DeliveryConfig, JournalConfig, RetryConfig, Route, RouteTarget, Source, Target  # noqa: E402
-from engine.runtime import heap  # noqa: E402
+from engine.runtime import tuning  # noqa: E402
 from engine.runtime.bridge import BridgeRuntime  # noqa: E402
 from engine.runtime.serve import start_sources  # noqa: E402
 from engine.spec import load_specs  # noqa: E402
@@ -143,7 +143,7 @@ async def bridge_run(specset: Any, mappings: Any, work: Path, db: Path, target: 
         id="bench", journal=JournalConfig(path=str(work / "journal.db")), secrets=dict(secrets),
         sources={"pacs": Source(adapter="dbview", spec="hospital_pacs/exam_report",
                                 settings={"database": str(db), "state": str(work / "cursor.db"),
-                                          "interval_s": 0.05, "window": 32})},
+                                          "interval_s": 0.05, "window": 16})},
         targets={"t": target}, routes=[Route(id="r", source="pacs", to=[RouteTarget(target="t", interface=interface)])],
         delivery=DeliveryConfig(processes=processes),
     )
@@ -179,7 +179,7 @@ async def main() -> None:
     specset = load_specs(ROOT / "specs")
     mappings = load_mappings(ROOT / "specs" / "mappings", specset)
     got: dict[str, list[float]] = {k: [] for k in kinds}
-    heap.settle()  # as `specbridge run` does once the specs are loaded
+    tuning.apply()  # as `specbridge run` does once the specs are loaded
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         db = work / "hospital.db"

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import sys
@@ -259,7 +258,7 @@ class DeliveryProcesses:
         if c is None or not c.ready:
             return False
         c.handed[m.target] = c.handed.get(m.target, 0) + 1
-        c.outbox.append(m if m.translated is None else dataclasses.replace(m, source=None))  # the sender needs only the request
+        c.outbox.append(m)
         self._schedule()
         return True
 

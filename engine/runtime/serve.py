@@ -17,7 +17,7 @@ import msgspec
 from adapters.base import InboundMessage, Reply
 from engine.bridge.model import Bridge
 from engine.errors import SpecbridgeError, SpecError
-from engine.runtime import heap
+from engine.runtime import tuning
 from engine.runtime.bridge import BridgeRuntime
 from engine.runtime.config import check_bridge, load_bridge
 from engine.spec import load_specs
@@ -106,7 +106,7 @@ async def serve_bridge(bridge_path: Path, specs_dir: Path, *, reload: bool = Tru
     except (SpecbridgeError, OSError) as exc:
         explain_open_failure(exc)
         return 2
-    heap.settle()
+    tuning.apply()
     try:
         await runtime.start()
         sources = await start_sources(runtime, Path.cwd())

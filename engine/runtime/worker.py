@@ -21,7 +21,7 @@ from engine import logs
 from engine.bridge.model import Bridge
 from engine.errors import SpecbridgeError
 from engine.journal import Message
-from engine.runtime import heap
+from engine.runtime import tuning
 from engine.runtime.bridge import BridgeRuntime
 from engine.spec import load_specs
 from engine.translate import load_mappings
@@ -104,7 +104,7 @@ async def serve(out: IO[bytes]) -> int:
         bridge = msgspec.convert(init["bridge"], Bridge)
         rt = BridgeRuntime(bridge, specset, mappings, base_dir=Path(init["base_dir"]), local_targets=init["targets"], metrics=relay)
         relay.runtime = rt
-        heap.settle()
+        tuning.apply()
         await rt.start()
     except (SpecbridgeError, OSError, KeyError, msgspec.ValidationError) as exc:
         out.write(msgspec.json.encode({"failed": f"{type(exc).__name__}: {exc}"}) + b"\n")
