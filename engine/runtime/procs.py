@@ -108,7 +108,6 @@ class DeliveryProcesses:
         self._woken: set[str] = set()
         self._reserved: dict[str, int] = {}
         self._flush_scheduled = False
-        self._restarts: set[asyncio.Task[None]] = set()
 
     def remote(self, target: str) -> bool:
         return target in self.assigned
@@ -142,12 +141,16 @@ class DeliveryProcesses:
             proc.kill()
             await proc.wait()
             raise SpecbridgeError(f"{child.name} did not start within {START_TIMEOUT_S:g} s") from None
-        said = msgspec.json.decode(first) if first.strip() else {"failed": f"exited with code {await proc.wait()}"}
-        if not said.get("ready"):
+        try:
+            said = msgspec.json.decode(first) if first.strip() else {"failed": f"exited with code {await proc.wait()}"}
+        except msgspec.DecodeError:
+            said = {"failed": f"said {first[:200]!r} instead of ready"}
+        if not isinstance(said, dict) or not said.get("ready"):
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
-            raise SpecbridgeError(f"{child.name} could not start: {said.get('failed', said)}")
+            why = said.get("failed", said) if isinstance(said, dict) else said
+            raise SpecbridgeError(f"{child.name} could not start: {why}")
         child.ready = True
         child.reader = asyncio.create_task(self._read(child), name=f"delivery-process-{child.index + 1}")
         log.info("%s started (pid %d)", child.name, proc.pid)
@@ -166,16 +169,18 @@ class DeliveryProcesses:
         child.inflight = 0
         if self._stopping:
             return
-        child.exits += 1
-        delay = min(30.0, 0.5 * 2 ** min(child.exits, 6))
-        log.error("%s exited with code %s; starting it again in %.1f s (its claimed messages come back when their leases run out)",
-                  child.name, code, delay)
-        await asyncio.sleep(delay)
-        if not self._stopping:
+        log.error("%s exited with code %s; starting it again (its claimed messages come back when their leases run out)",
+                  child.name, code)
+        while not self._stopping:
+            child.exits += 1
+            await asyncio.sleep(min(30.0, 0.5 * 2 ** min(child.exits, 6)))
+            if self._stopping:
+                return
             try:
-                await self._spawn(child)
+                await self._spawn(child)  # its reader takes over from here
+                return
             except (SpecbridgeError, OSError) as exc:
-                log.error("%s: %s", child.name, exc)
+                log.error("%s: %s; trying again", child.name, exc)
 
     def _apply(self, child: Child, report: dict[str, Any]) -> None:
         rt = self.runtime
@@ -202,8 +207,6 @@ class DeliveryProcesses:
     async def stop(self, drain_s: float) -> None:
         """Ask every child to finish its sends (within `drain_s`) and exit; kill what outlives that."""
         self._stopping = True
-        for t in self._restarts:
-            t.cancel()
         await asyncio.gather(*(self._stop_child(c, drain_s) for c in self.children), return_exceptions=True)
 
     async def _stop_child(self, child: Child, drain_s: float) -> None:

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 import yaml
 
 from engine.bridge.model import Bridge, DeliveryConfig, JournalConfig, Route, RouteTarget, Source
+from engine.errors import SpecbridgeError
 from engine.journal import Journal, State
 from engine.runtime.bridge import BridgeRuntime
 from engine.runtime.procs import plan
@@ -169,3 +171,15 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
     except OSError:
         return "Z"
+
+
+async def test_a_delivery_process_that_cannot_start_fails_the_start_with_its_reason(twins, specset, mappings, tmp_path: Path) -> None:
+    await twins.start("jilin_imaging")
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "broken.yaml").write_text("id: [unclosed\n", encoding="utf-8")
+    rt = BridgeRuntime(bridge_for(twins, tmp_path), specset, mappings, base_dir=tmp_path, specs_dir=tmp_path / "specs")
+    try:
+        with pytest.raises(SpecbridgeError, match=r"delivery process 1 \(jilin\) could not start: "):
+            await rt.start()
+    finally:
+        await rt.stop()
