@@ -485,7 +485,8 @@ class BridgeRuntime:
     async def _journal_remote(self, rec: Incoming, procs: DeliveryProcesses) -> Receipt:
         """`_journal_one` for a target whose sender runs in a delivery process: handed to it the same way."""
         assert self.journal is not None and rec.route is not None
-        limit = 8 * max(1, self.bridge.targets[rec.target].concurrency)  # the most a sender claims ahead
+        t = self.bridge.targets.get(rec.target)  # None: a reload removed it while this record was translated
+        limit = 8 * max(1, t.concurrency if t is not None else 1)  # the most a sender claims ahead
         if rec.route in self.paused or self._stopping.is_set() or not procs.room(rec.target, limit):
             receipt = await self.journal.receive(rec.interface, rec.target, rec.source, key=rec.key, route=rec.route,
                                                  translated=rec.translated)
