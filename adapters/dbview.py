@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +211,14 @@ class ViewPoller:
         # row after an unacknowledged one is offered again by the next poll (its natural key makes
         # that a duplicate, not a second message).
         depth = 2 if self.window > 1 else 1
-        flight: deque[tuple[Awaitable[list[bool]], list[list[Any]]]] = deque()
+        flight: deque[tuple[asyncio.Future[list[bool]], list[list[Any]]]] = deque()
+        try:
+            return await self._poll_windows(sink, depth, flight)
+        finally:  # cancelled (stop) or failed midway: no window goes on without the poll that owns it
+            for fut, _ in flight:
+                fut.cancel()
+
+    async def _poll_windows(self, sink: Sink, depth: int, flight: deque[tuple[asyncio.Future[list[bool]], list[list[Any]]]]) -> bool:
         after = self._cursor
         while True:
             names, rows = await self._page(after)
@@ -220,7 +227,7 @@ class ViewPoller:
                 chunk = rows[i : i + self.window]
                 positions = [[r[k] for k in at] for r in chunk]
                 if len(chunk) == 1:
-                    acks: Awaitable[list[bool]] = asyncio.ensure_future(self._deliver_one(sink, names, chunk[0], positions[0]))
+                    acks: asyncio.Future[list[bool]] = asyncio.ensure_future(self._deliver_one(sink, names, chunk[0], positions[0]))
                 else:
                     acks = asyncio.gather(*(self._deliver(sink, names, r, p) for r, p in zip(chunk, positions, strict=True)))
                 flight.append((acks, positions))
@@ -235,7 +242,7 @@ class ViewPoller:
     async def _deliver_one(self, sink: Sink, names: tuple[str, ...], row: Sequence[Any], position: list[Any]) -> list[bool]:
         return [await self._deliver(sink, names, row, position)]
 
-    async def _settle(self, flight: deque[tuple[Awaitable[list[bool]], list[list[Any]]]]) -> bool:
+    async def _settle(self, flight: deque[tuple[asyncio.Future[list[bool]], list[list[Any]]]]) -> bool:
         """Wait for the oldest window and move the cursor past its acknowledged prefix; False when a
         row of it was not acknowledged (the windows after it are waited for, and left unacknowledged)."""
         assert self._store is not None
@@ -251,7 +258,7 @@ class ViewPoller:
             return False
         return True
 
-    async def _settle_all(self, flight: deque[tuple[Awaitable[list[bool]], list[list[Any]]]]) -> bool:
+    async def _settle_all(self, flight: deque[tuple[asyncio.Future[list[bool]], list[list[Any]]]]) -> bool:
         while flight:
             if not await self._settle(flight):
                 return False
