@@ -15,7 +15,6 @@ import hashlib
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -562,39 +561,21 @@ class BridgeRuntime:
         gap = 0.0  # recent seconds between two sends ending (moving average); 0 until measured
         last_end = 0.0
         poll_at = 0.0
-        # Claimed messages wait here, not as tasks blocked on the target's semaphore: a task is started
-        # for one when a send slot frees (`concurrency` sending at most), so the claimed-ahead backlog
-        # costs no task and no semaphore wake-up each.
-        queued: deque[Message] = deque()
-        sending = 0
-
-        def pump() -> None:  # no new sends once stopping: what waits is released when the loop ends
-            while queued and sending < max(1, self.targets[target].target.concurrency) and not self._stopping.is_set():
-                start(queued.popleft())
 
         def launch(m: Message) -> None:
-            lane.unsent += 1
-            queued.append(m)
-            pump()
-
-        def start(m: Message) -> None:
-            nonlocal sending
             pending = True
-            sending += 1
 
             def sent() -> None:  # once per message: when its send is over (or the task ends without one)
-                nonlocal pending, gap, last_end, sending
+                nonlocal pending, gap, last_end
                 if pending:
                     pending = False
                     lane.unsent -= 1
-                    sending -= 1
                     now = time.monotonic()
                     if last_end:
                         step = min(now - last_end, lease_s)
                         gap = step if not gap else 0.8 * gap + 0.2 * step
                     last_end = now
                     freed.set()
-                    pump()
 
             def done(t: asyncio.Task[None]) -> None:
                 mine.discard(t)
@@ -603,6 +584,7 @@ class BridgeRuntime:
                 sent()
                 freed.set()
 
+            lane.unsent += 1
             t = asyncio.create_task(self._deliver_safely(target, m, sent))
             mine.add(t)
             lane.tasks = len(mine)
@@ -641,11 +623,8 @@ class BridgeRuntime:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=max(0.005, min(poll_at - time.monotonic(), lane.due_at - self.clock())))
             lane.open = False
-            while mine or (queued and not self._stopping.is_set()):  # a removed target's loop ends once its claimed messages are settled
-                if mine:
-                    await asyncio.wait(mine)
-                else:
-                    pump()
+            if mine:  # a removed target's loop ends once its claimed messages are settled
+                await asyncio.wait(mine)
         except asyncio.CancelledError:
             for t in mine:  # stop(): what outlived the drain is cancelled with the loop (its lease brings it back)
                 t.cancel()
@@ -654,11 +633,6 @@ class BridgeRuntime:
             lane.open = False
             if self._lanes.get(target) is lane:
                 del self._lanes[target]
-            if queued:  # claimed, never started (stop): due again now, not when their leases run out, and not in doubt
-                held, lane.unsent = [(m.id, m.lease or "") for m in queued], lane.unsent - len(queued)
-                queued.clear()
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self.journal.release(held))
 
     def _falls_due(self, target: str, at: float) -> None:
         """A message of `target` is due at `at` (a retry): its sender claims then, not at its next poll."""
