@@ -183,3 +183,30 @@ async def test_a_delivery_process_that_cannot_start_fails_the_start_with_its_rea
             await rt.start()
     finally:
         await rt.stop()
+
+
+async def test_a_hot_reload_restarts_the_delivery_processes_and_refuses_to_move_them(twins, specset, mappings, tmp_path: Path) -> None:
+    twin = await twins.start("jilin_imaging")
+    bridge = bridge_for(twins, tmp_path)
+    rt = await started(bridge, specset, mappings, tmp_path)
+    try:
+        assert rt.procs is not None
+        [before] = rt.procs.children
+        assert before.proc is not None
+        old_pid = before.proc.pid
+        with pytest.raises(SpecbridgeError, match="delivery settings changed"):
+            rt.swap(msgspec.structs.replace(bridge, delivery=DeliveryConfig(processes=2)), specset, mappings)
+        sync = msgspec.structs.replace(bridge, routes=[*bridge.routes, Route(id="ask", source="pacs", reply="sync",
+                                                                            to=[RouteTarget(target="jilin", interface=EXAM)])])
+        with pytest.raises(SpecbridgeError, match=r"target\(s\) jilin would move"):
+            rt.swap(sync, specset, mappings)
+        slower = msgspec.structs.replace(bridge, targets={"jilin": msgspec.structs.replace(bridge.targets["jilin"], concurrency=2)})
+        out = rt.swap(slower, specset, mappings)
+        assert out["changed"] == ["jilin"]
+        await until(lambda: bool(rt.procs and rt.procs.children and rt.procs.children[0].ready
+                                 and rt.procs.children[0].proc is not None and rt.procs.children[0].proc.pid != old_pid), 30)
+        await rt.receive("pacs", record(specset, 1))
+        await until(lambda: rt.stats.sent.get("jilin", 0) == 1)
+        assert len(deliveries(twin)) == 1
+    finally:
+        await rt.stop()
