@@ -73,11 +73,17 @@ class Relay:
         if rt is not None:
             report["inflight"] = len(rt.inflight())
             report["tokens"] = {name: [tm.refreshed, tm.fetches, tm.refreshes_today, bool(tm.alarm)]
-                                for name, c in rt.targets.items() if (tm := c.tokens) is not None}
+                                for name, c in rt.targets.items() if rt.runs_here(name) and (tm := c.tokens) is not None}
             report["seen"] = self.seen
             report["unsent"] = rt.unsent()
-        self._out.write(msgspec.json.encode(report) + b"\n")
-        self._out.flush()
+        if self._out.closed:
+            return
+        try:
+            self._out.write(msgspec.json.encode(report) + b"\n")
+            self._out.flush()
+        except OSError:  # the bridge's process is gone (its pipe broke): nobody to report to; the journal has it all
+            with contextlib.suppress(OSError):
+                self._out.close()
 
 
 async def _stdin() -> asyncio.StreamReader:
