@@ -255,24 +255,27 @@ def configure_from(args: argparse.Namespace) -> logging.Handler:
     return configure(fmt.lower(), level)
 
 
+def _installed() -> logging.Handler | None:
+    """The one specbridge handler `configure` installed, if any."""
+    return next((h for h in logging.getLogger().handlers if h.get_name() == _HANDLER_NAME), None)
+
+
 def json_handler() -> logging.Handler | None:
     """The installed specbridge handler when it writes JSON (progress lines then go out as JSON too)."""
-    for h in logging.getLogger().handlers:
-        if h.get_name() == _HANDLER_NAME and isinstance(h.formatter, JsonFormatter):
-            return h
-    return None
+    h = _installed()
+    return h if h is not None and isinstance(h.formatter, JsonFormatter) else None
 
 
 def settings() -> dict[str, Any] | None:
     """The installed handler's format, level and log file (None when it writes to stderr), so another
     process of the bridge (engine/runtime/procs.py) logs alike; None when none is installed."""
-    for h in logging.getLogger().handlers:
-        if h.get_name() == _HANDLER_NAME and isinstance(h, _StderrHandler):
-            path = getattr(h._fixed, "name", None)
-            return {"format": "json" if isinstance(h.formatter, JsonFormatter) else "text",
-                    "level": logging.getLevelName(logging.getLogger().level),
-                    "path": path if isinstance(path, str) and not path.startswith("<") else None}
-    return None
+    h = _installed()
+    if not isinstance(h, _StderrHandler):
+        return None
+    path = getattr(h._fixed, "name", None)
+    return {"format": "json" if isinstance(h.formatter, JsonFormatter) else "text",
+            "level": logging.getLevelName(logging.getLogger().level),
+            "path": path if isinstance(path, str) and not path.startswith("<") else None}
 
 
 def configure(fmt: str = "text", level: str = "INFO", stream: IO[str] | None = None) -> logging.Handler:

@@ -303,8 +303,8 @@ class BridgeRuntime:
             raise SpecbridgeError("journal settings changed: the journal moves only with a restart")
         if bridge.delivery != self.bridge.delivery:
             raise SpecbridgeError("delivery settings changed: delivery processes are set up only at a restart")
-        if self.procs is not None:
-            new_plan = plan(bridge)
+        new_plan = plan(bridge) if self.procs is not None else None
+        if self.procs is not None and new_plan is not None:
             moved = sorted(n for n in set(bridge.targets) & set(self.bridge.targets) if (n in new_plan) != self.procs.remote(n))
             if moved:
                 raise SpecbridgeError(f"target(s) {', '.join(moved)} would move between the bridge's process and a delivery"
@@ -338,7 +338,7 @@ class BridgeRuntime:
             else:
                 self.targets[name] = client
                 self._wake[name] = asyncio.Event()
-                if self.procs is None or name not in plan(bridge):
+                if new_plan is None or name not in new_plan:
                     self._start_loop(name)
                 out["added"].append(name)
         for name in out["removed"]:
@@ -454,57 +454,44 @@ class BridgeRuntime:
         return ids
 
     async def _journal_one(self, rec: Incoming) -> Receipt:
-        """Journal one message: claimed and handed to its sender when it has room, else due."""
+        """Journal one message: claimed and handed to its sender when it has room, else due. The sender
+        runs here (its lane) or in a delivery process (handed over the pipe, within the room it reports)."""
         assert self.journal is not None and rec.route is not None
         lane = self._lanes.get(rec.target)
-        if lane is None and self.procs is not None and self.procs.remote(rec.target):
-            return await self._journal_remote(rec, self.procs)
-        if lane is None or rec.route in self.paused or not lane.room() or self._stopping.is_set():
+        procs = self.procs if lane is None and self.procs is not None and self.procs.remote(rec.target) else None
+        if procs is not None:
+            t = self.bridge.targets.get(rec.target)  # None: a reload removed it while this record was translated
+            room = procs.room(rec.target, 8 * max(1, t.concurrency if t is not None else 1))  # the most a sender claims ahead
+        else:
+            room = lane is not None and lane.room()
+        if not room or rec.route in self.paused or self._stopping.is_set():
             receipt = await self.journal.receive(rec.interface, rec.target, rec.source, key=rec.key, route=rec.route,
                                                  translated=rec.translated)
             if not receipt.duplicate and rec.route not in self.paused:
                 self.wake(rec.target)
             return receipt
-        lane.reserved += 1  # counted against the sender's room until it is launched
+        self._reserve(rec.target, lane, 1)  # counted against the sender's room until it is launched
         try:
             receipt, m = await self.journal.receive_claimed(rec)
         finally:
-            lane.reserved -= 1
+            self._reserve(rec.target, lane, -1)
         if m is None:  # a duplicate, or a version that waits for an older one: the journal's business
             if not receipt.duplicate:
                 self.wake(rec.target)
-        elif lane.open and rec.route not in self.paused:
-            lane.launch(m)
+        elif rec.route not in self.paused and (procs.hand(m) if procs is not None else lane is not None and lane.open):
+            if lane is not None:
+                lane.launch(m)
         else:  # the sender stopped, or the route was paused, meanwhile: due again now, not when the lease runs out
             with contextlib.suppress(Exception):
                 await self.journal.release([(m.id, m.lease or "")])
             self.wake(rec.target)
         return receipt
 
-    async def _journal_remote(self, rec: Incoming, procs: DeliveryProcesses) -> Receipt:
-        """`_journal_one` for a target whose sender runs in a delivery process: handed to it the same way."""
-        assert self.journal is not None and rec.route is not None
-        t = self.bridge.targets.get(rec.target)  # None: a reload removed it while this record was translated
-        limit = 8 * max(1, t.concurrency if t is not None else 1)  # the most a sender claims ahead
-        if rec.route in self.paused or self._stopping.is_set() or not procs.room(rec.target, limit):
-            receipt = await self.journal.receive(rec.interface, rec.target, rec.source, key=rec.key, route=rec.route,
-                                                 translated=rec.translated)
-            if not receipt.duplicate and rec.route not in self.paused:
-                self.wake(rec.target)
-            return receipt
-        procs.reserve(rec.target, 1)
-        try:
-            receipt, m = await self.journal.receive_claimed(rec)
-        finally:
-            procs.reserve(rec.target, -1)
-        if m is None:
-            if not receipt.duplicate:
-                self.wake(rec.target)
-        elif rec.route in self.paused or not procs.hand(m):
-            with contextlib.suppress(Exception):
-                await self.journal.release([(m.id, m.lease or "")])
-            self.wake(rec.target)
-        return receipt
+    def _reserve(self, target: str, lane: _Lane | None, n: int) -> None:
+        if lane is not None:
+            lane.reserved += n
+        elif self.procs is not None:
+            self.procs.reserve(target, n)
 
     async def take(self, handed: list[Message]) -> None:
         """A delivery process's side of the hand-off: launch messages journalled claimed for its senders
