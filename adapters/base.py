@@ -8,7 +8,7 @@ choose paths, operations, views and DICOM services.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -62,6 +62,15 @@ class Reply:
 
 
 Sink = Callable[[InboundMessage], Awaitable[Reply]]
+
+ManySink = Callable[[Sequence[InboundMessage]], Awaitable[list[Reply | Exception]]]
+"""Many messages at once, answered one by one (an exception: that message was not taken). A sink may
+carry one as `sink.many` (the runtime's do: a poller's window is then journalled in one call, and its
+caller resumed once instead of once per row); a source that has many at hand uses it."""
+
+
+def many_of(sink: Sink) -> ManySink | None:
+    return getattr(sink, "many", None)
 
 
 @dataclass(slots=True)

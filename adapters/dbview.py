@@ -25,7 +25,7 @@ from typing import Any
 
 import aiosqlite
 
-from adapters.base import InboundMessage, Sink
+from adapters.base import InboundMessage, ManySink, Sink, many_of
 from adapters.rows import RowPlan, decode_cursor, encode_cursor
 from adapters.sql import Database, ViewError
 from engine.spec.compiled import CompiledInterface
@@ -220,6 +220,7 @@ class ViewPoller:
 
     async def _poll_windows(self, sink: Sink, depth: int, flight: deque[tuple[asyncio.Future[list[bool]], list[list[Any]]]]) -> bool:
         after = self._cursor
+        many = many_of(sink)
         while True:
             names, rows = await self._page(after)
             at = self._cursor_at(names) if rows else []
@@ -228,6 +229,8 @@ class ViewPoller:
                 positions = [[r[k] for k in at] for r in chunk]
                 if len(chunk) == 1:
                     acks: asyncio.Future[list[bool]] = asyncio.ensure_future(self._deliver_one(sink, names, chunk[0], positions[0]))
+                elif many is not None:
+                    acks = asyncio.ensure_future(self._deliver_many(many, names, chunk, positions))
                 else:
                     acks = asyncio.gather(*(self._deliver(sink, names, r, p) for r, p in zip(chunk, positions, strict=True)))
                 flight.append((acks, positions))
@@ -325,6 +328,30 @@ class ViewPoller:
         await self._store.save(self.name, position)
         self._cursor = position
         return True
+
+    async def _deliver_many(self, many: ManySink, names: tuple[str, ...], rows: Sequence[Sequence[Any]],
+                            positions: list[list[Any]]) -> list[bool]:
+        """A window to a sink that takes many at once; acknowledged as `_deliver` says, row by row."""
+        msgs = [InboundMessage(interface=self.interface, body=self.plan.message(names, row),
+                               meta={"transport": "dbview", "view": self.view_name,
+                                     "cursor": dict(zip(self.cursor_cols, p, strict=True))})
+                for row, p in zip(rows, positions, strict=True)]
+        try:
+            replies = await many(msgs)
+        except Exception as exc:  # the runtime failed: keep the rows for the next poll
+            log.warning("poll %s: sink failed (%s); %d rows stay unacknowledged", self.name, type(exc).__name__, len(msgs))
+            return [False] * len(msgs)
+        acks: list[bool] = []
+        for reply in replies:
+            if isinstance(reply, Exception):
+                log.warning("poll %s: sink failed (%s); the row stays unacknowledged", self.name, type(reply).__name__)
+                acks.append(False)
+            elif reply.status >= 500:
+                log.warning("poll %s: sink answered %d; the row stays unacknowledged", self.name, reply.status)
+                acks.append(False)
+            else:
+                acks.append(True)
+        return acks
 
     async def _deliver(self, sink: Sink, names: tuple[str, ...], row: Sequence[Any], position: list[Any]) -> bool:
         """Acknowledged = the sink returned a Reply below 500 (a row the runtime rejects as invalid is

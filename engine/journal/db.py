@@ -144,6 +144,23 @@ def _isolated(conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]
     return out
 
 
+class _Many:
+    """The outcomes of one `submit_many`, filled in as their batches commit."""
+
+    __slots__ = ("fut", "left", "out")
+
+    def __init__(self, fut: asyncio.Future[None], n: int) -> None:
+        self.fut = fut
+        self.left = n
+        self.out: list[tuple[bool, Any]] = [(False, None)] * n
+
+    def put(self, i: int, outcome: tuple[bool, Any]) -> None:
+        self.out[i] = outcome
+        self.left -= 1
+        if not self.left and not self.fut.done():
+            self.fut.set_result(None)
+
+
 class Writer:
     """Queues write ops and commits them in batches; `submit` returns once its batch is durable."""
 
@@ -165,6 +182,20 @@ class Writer:
             self._task = asyncio.get_running_loop().create_task(self._drain())
         return await fut
 
+    async def submit_many(self, ops: list[Op], *, durable: bool = True) -> list[tuple[bool, Any]]:
+        """Run `ops` in the next batch(es), each on its own (one failing does not undo the others);
+        returns (ok, result|exception) per op once all are committed. One future for them all: a
+        caller with many records (a poller's window) is resumed once, not once per record."""
+        if not ops:
+            return []
+        many = _Many(asyncio.get_running_loop().create_future(), len(ops))
+        for i, op in enumerate(ops):
+            self._pending.append((op, (many, i), durable))  # type: ignore[arg-type]
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+        await many.fut
+        return many.out
+
     async def _drain(self) -> None:
         try:
             while self._pending:
@@ -175,15 +206,21 @@ class Writer:
                 try:
                     outcomes = await self._db.call(lambda c, ops=ops, d=durable: self._db.writing(c, ops, d))
                 except BaseException as exc:  # commit failed: nothing in this batch is durable
+                    err = exc if isinstance(exc, Exception) else JournalError(repr(exc))
                     for _, fut, _ in batch:
-                        if not fut.done():
-                            fut.set_exception(exc if isinstance(exc, Exception) else JournalError(repr(exc)))
+                        if type(fut) is tuple:
+                            fut[0].put(fut[1], (False, err))
+                        elif not fut.done():
+                            fut.set_exception(err)
                     if not isinstance(exc, Exception):
                         raise
                     continue
                 self.batches += 1
                 self.ops += n
                 for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
+                    if type(fut) is tuple:
+                        fut[0].put(fut[1], (ok, value))
+                        continue
                     if fut.done():
                         continue
                     if ok:

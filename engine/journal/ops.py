@@ -41,6 +41,12 @@ _INSERT = (
 
 _INSERT_HELD = _INSERT.replace("next_attempt_at)", "next_attempt_at, lease)").replace("?)", "?, ?)")
 
+# A key's first version, unless the key is journalled already (then nothing happens, and `_receive`
+# looks at what is there): most records are new, and this spares them the lookup statement.
+_FIRST = " ON CONFLICT (idem_key, target, interface, version) WHERE idem_key IS NOT NULL DO NOTHING"
+_INSERT_FIRST = _INSERT + _FIRST
+_INSERT_HELD_FIRST = _INSERT_HELD + _FIRST
+
 # An older version of the key still to go (pending, or in flight): a newer one waits for it.
 _OLDER_PENDING = """
 SELECT 1 FROM messages INDEXED BY ux_messages_key
@@ -48,6 +54,13 @@ WHERE idem_key = ? AND target = ? AND interface = ? AND version < ? AND next_att
 """
 
 _INSERT_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_NEXT_ATTEMPT = _INSERT_ATTEMPT.replace(
+    "NULL, ?, ?,", "NULL, ?, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE message_id = ?),", 1)
+
+# A delivery's outcome, for the holder only (or anyone, when no lease is given); settles a doubt.
+_SENT = ("UPDATE messages SET state = 'SENT', next_attempt_at = NULL, lease = NULL, last_error = ?, updated_at = ?,"
+         " attempts = attempts + 1, in_doubt = 0 WHERE id = ?")
+_SENT_HELD = _SENT + " AND lease = ?"
 
 # Older versions of a key that are not SENT are superseded by a new one (policy latest). Pending ones
 # nobody holds go DEAD now; one in flight finishes its attempt (then goes DEAD unless it was sent);
@@ -94,21 +107,27 @@ def _receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_po
     digest = payload_hash(source)
     state = State.TRANSLATED if translated is not None else State.RECEIVED
     version = 1
-    if rec.key is not None:
+    t = created_at
+    due, lease = hold if hold is not None else (t, None)
+
+    def insert(first: bool) -> sqlite3.Cursor:
+        values = (rec.interface, rec.target, rec.route, state, rec.key, version, digest, t, t, t)
+        if lease is None:
+            return c.execute(_INSERT_FIRST if first else _INSERT, (*values, t))
+        return c.execute(_INSERT_HELD_FIRST if first else _INSERT_HELD, (*values, due, lease))
+
+    cur = insert(first=rec.key is not None)
+    if not cur.rowcount:  # the key is journalled already: a duplicate, or a new version of it
         row = c.execute(
             "SELECT id, version, payload_hash FROM messages"
             " WHERE idem_key = ? AND target = ? AND interface = ? ORDER BY version DESC LIMIT 1",
             (rec.key, rec.target, rec.interface),
         ).fetchone()
-        if row is not None:
-            policy = rec.policy or default_policy
-            if row[2] == digest or policy is KeyPolicy.IGNORE:
-                return Receipt(row[0], duplicate=True, version=row[1])
-            version = row[1] + 1
-    t = created_at
-    row_values = (rec.interface, rec.target, rec.route, state, rec.key, version, digest, t, t, t)
-    due, lease = hold if hold is not None else (t, None)
-    cur = c.execute(_INSERT, (*row_values, t)) if lease is None else c.execute(_INSERT_HELD, (*row_values, due, lease))
+        policy = rec.policy or default_policy
+        if row[2] == digest or policy is KeyPolicy.IGNORE:
+            return Receipt(row[0], duplicate=True, version=row[1])
+        version = row[1] + 1
+        cur = insert(first=False)
     mid = int(cur.lastrowid or 0)
     c.execute("INSERT INTO payloads (id, source, translated) VALUES (?, ?, ?)", (mid, source, translated))
     if version > 1 and (rec.policy or default_policy) is KeyPolicy.LATEST:
@@ -192,12 +211,13 @@ def add_attempt(c: sqlite3.Connection, mid: int, a: Attempt, now: float, max_bod
     return int(n)
 
 
-def _insert_attempt(c: sqlite3.Connection, mid: int, n: int, a: Attempt, now: float, max_body: int) -> None:
+def _insert_attempt(c: sqlite3.Connection, mid: int, n: int | None, a: Attempt, now: float, max_body: int) -> None:
+    """n None: the next number after the message's attempts so far."""
     c.execute(
-        _INSERT_ATTEMPT,
+        _INSERT_ATTEMPT if n is not None else _INSERT_NEXT_ATTEMPT,
         (
             mid,
-            n,
+            n if n is not None else mid,
             a.started_at if a.started_at is not None else now,
             a.duration_ms,
             _clip(a.request, 512),
@@ -239,8 +259,14 @@ def finish(
     """End an attempt: SENT, ERROR (retry at next_attempt_at) or DEAD. Releases the lease. An outcome
     settles a doubt; `in_doubt` keeps it (an attempt that could not tell whether a delivery arrived).
 
-    Three statements (the hot path's: once per delivery): the holder check reads the next attempt
-    number too, and one UPDATE both counts the attempt and sets the state."""
+    Three statements; two for a delivery (the hot path): one UPDATE that checks the holder, sets the
+    state and counts the attempt, and the attempt's INSERT numbering it itself."""
+    if state is State.SENT and attempt is not None:
+        cur = c.execute(_SENT if lease is None else _SENT_HELD, (reason, now, mid) if lease is None else (reason, now, mid, lease))
+        if cur.rowcount:
+            _insert_attempt(c, mid, None, attempt, now, max_body)
+            return state
+        # not there, or not ours: the full path below says which
     row = c.execute(
         "SELECT lease, superseded_by, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE message_id = ?) FROM messages WHERE id = ?",
         (mid, mid),

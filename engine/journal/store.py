@@ -21,6 +21,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any
 
 from engine.journal import ops
 from engine.journal.db import Db, Writer, open_db
@@ -155,6 +156,22 @@ class Journal:
         lease = f"{self._owner}.{self._leases}"
         until = created + (self.lease_s if lease_s is None else lease_s)
         return await self._writer.submit(lambda c: ops.receive_claimed(c, record, created, self.key_policy, until, lease))
+
+    async def receive_batch(self, records: Sequence[tuple[Incoming, bool]], *, lease_s: float | None = None) -> list[tuple[bool, Any]]:
+        """Journal many records, each in its own right (durable when this returns): per record (ok,
+        outcome), the outcome that of `receive_claimed` for one to claim (True), of `receive` for the
+        others, or the exception that kept it out. A poller's window in one call."""
+        work: list[Callable[[sqlite3.Connection], Any]] = []
+        for rec, claim in records:
+            created = self._created_at()
+            if claim:
+                self._leases += 1
+                lease = f"{self._owner}.{self._leases}"
+                until = created + (self.lease_s if lease_s is None else lease_s)
+                work.append(lambda c, r=rec, t=created, u=until, le=lease: ops.receive_claimed(c, r, t, self.key_policy, u, le))
+            else:
+                work.append(lambda c, r=rec, t=created: ops.receive(c, r, t, self.key_policy))
+        return await self._writer.submit_many(work)
 
     async def release(self, held: Sequence[tuple[int, str]], now: float | None = None) -> int:
         """Give up these (message id, lease) holds unsent: due again now. Returns how many were still held."""

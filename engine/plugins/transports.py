@@ -38,7 +38,8 @@ class DbviewSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     group_by: list[str] | None = None
     """Columns whose equal values make one message of several rows (a report's result lines)."""
     window: int = 1
-    """Rows handed over at once (more shares one journal commit)."""
+    """Rows handed over at once: journalled in one call and one commit, two windows in flight; 1 keeps
+    strict one-at-a-time order. bench/bridge.py measured 16 best of 8-64 on loopback."""
 
 
 class DicomSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

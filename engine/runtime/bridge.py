@@ -15,7 +15,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -408,6 +408,20 @@ class BridgeRuntime:
             ids = await self.receive(source, record)
             return Reply(msgspec.json.encode({"accepted": len(ids)}))
 
+        async def many(msgs: Sequence[InboundMessage]) -> list[Reply | Exception]:
+            if query.sync_route(self.bridge, source) is not None:  # each caller waits for its own answer
+                replies: list[Reply | Exception] = []
+                for m in msgs:
+                    try:
+                        replies.append(await sink(m))
+                    except Exception as exc:  # this message's failure, not the others'
+                        replies.append(exc)
+                return replies
+            records = [m.body if not isinstance(m.body, (bytes, bytearray)) else msgspec.json.decode(m.body) for m in msgs]
+            return [r if isinstance(r, Exception) else Reply(msgspec.json.encode({"accepted": len(r)}))
+                    for r in await self.receive_many(source, records)]
+
+        sink.many = many  # type: ignore[attr-defined]  # see adapters.base.ManySink
         return sink
 
     async def receive(self, source: str, record: Any) -> list[int]:
@@ -417,12 +431,46 @@ class BridgeRuntime:
         handed to that sender in memory: no claim query, no wake-up, no extra commit. Otherwise
         (sender full or looking at its backlog, route paused, a duplicate) it is journalled due and
         the sender claims it from the journal, as it does retries, backlog and a crash's leftovers."""
-        assert self.journal is not None
         # one configuration throughout, whatever a hot reload swaps in while this awaits the journal
         bridge, specset, mappings = self.bridge, self.specset, self.mappings
+        ids: list[int] = []
+        for rec, failed in self._incoming(source, record, bridge, specset, mappings):
+            receipt = await self._journal_one(rec)
+            self._journalled(source, rec, receipt, failed)
+            ids.append(receipt.id)
+        return ids
+
+    async def receive_many(self, source: str, records: Sequence[Any]) -> list[list[int] | Exception]:
+        """`receive` for many records at once (a poller's window): one journal call and one wake-up
+        for them all. Per record, its message ids, or the exception that kept it out (it was not
+        journalled whole: the source offers it again)."""
+        bridge, specset, mappings = self.bridge, self.specset, self.mappings
+        out: list[list[int] | Exception] = []
+        todo: list[tuple[int, Incoming, TranslateError | None]] = []
+        for i, record in enumerate(records):
+            try:
+                todo.extend((i, rec, failed) for rec, failed in self._incoming(source, record, bridge, specset, mappings))
+            except Exception as exc:  # this record's failure, not the window's
+                out.append(exc)
+            else:
+                out.append([])
+        receipts = await self._journal_many([rec for _, rec, _ in todo])
+        for (i, rec, failed), got in zip(todo, receipts, strict=True):
+            ids = out[i]
+            if isinstance(got, Exception):
+                out[i] = got
+            elif isinstance(ids, list):
+                self._journalled(source, rec, got, failed)
+                ids.append(got.id)
+        return out
+
+    def _incoming(self, source: str, record: Any, bridge: Bridge, specset: SpecSet,
+                  mappings: MappingSet) -> list[tuple[Incoming, TranslateError | None]]:
+        """What `record` becomes: one message per route target it passes, translated (or failed)."""
+        assert self.journal is not None
         src = bridge.sources[source]
         raw = msgspec.json.encode(record)
-        ids: list[int] = []
+        out: list[tuple[Incoming, TranslateError | None]] = []
         self.stats.received += 1
         self.metrics.received(source)
         for route in self.routes_for(source, bridge):
@@ -441,22 +489,21 @@ class BridgeRuntime:
                 except TranslateError as exc:
                     failed = exc
                     key = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
-                incoming = Incoming(iface.qualified_id, rt.target, raw, key, route.id, translated)
-                receipt = await self._journal_one(incoming)
-                if failed is not None or log.isEnabledFor(logging.DEBUG):
-                    with logs.message_context(receipt.id, target=rt.target, interface=iface.qualified_id, route=route.id):
-                        if failed is not None:
-                            log.warning("translation failed at receive, delivery will report it", extra={"reason": str(failed)})
-                        log.debug("journalled from %s%s", source, " (duplicate)" if receipt.duplicate else "")
-                if receipt.duplicate:
-                    self.stats.duplicates += 1
-                ids.append(receipt.id)
-        return ids
+                out.append((Incoming(iface.qualified_id, rt.target, raw, key, route.id, translated), failed))
+        return out
 
-    async def _journal_one(self, rec: Incoming) -> Receipt:
-        """Journal one message: claimed and handed to its sender when it has room, else due. The sender
-        runs here (its lane) or in a delivery process (handed over the pipe, within the room it reports)."""
-        assert self.journal is not None and rec.route is not None
+    def _journalled(self, source: str, rec: Incoming, receipt: Receipt, failed: TranslateError | None) -> None:
+        if failed is not None or log.isEnabledFor(logging.DEBUG):
+            with logs.message_context(receipt.id, target=rec.target, interface=rec.interface, route=rec.route):
+                if failed is not None:
+                    log.warning("translation failed at receive, delivery will report it", extra={"reason": str(failed)})
+                log.debug("journalled from %s%s", source, " (duplicate)" if receipt.duplicate else "")
+        if receipt.duplicate:
+            self.stats.duplicates += 1
+
+    def _sender(self, rec: Incoming) -> tuple[bool, _Lane | None, DeliveryProcesses | None]:
+        """Whether `rec` can go to its sender claimed (it has room, the route runs), and that sender:
+        this process's lane, or the delivery process the pipe reaches. Reserves the room taken."""
         lane = self._lanes.get(rec.target)
         procs = self.procs if lane is None and self.procs is not None and self.procs.remote(rec.target) else None
         if procs is not None:
@@ -464,17 +511,59 @@ class BridgeRuntime:
             room = procs.room(rec.target, 8 * max(1, t.concurrency if t is not None else 1))  # the most a sender claims ahead
         else:
             room = lane is not None and lane.room()
-        if not room or rec.route in self.paused or self._stopping.is_set():
+        claim = bool(room) and rec.route not in self.paused and not self._stopping.is_set()
+        if claim:
+            self._reserve(rec.target, lane, 1)  # counted against the sender's room until it is launched
+        return claim, lane, procs
+
+    async def _journal_one(self, rec: Incoming) -> Receipt:
+        """Journal one message: claimed and handed to its sender when it has room, else due. The sender
+        runs here (its lane) or in a delivery process (handed over the pipe, within the room it reports)."""
+        assert self.journal is not None and rec.route is not None
+        claim, lane, procs = self._sender(rec)
+        if not claim:
             receipt = await self.journal.receive(rec.interface, rec.target, rec.source, key=rec.key, route=rec.route,
                                                  translated=rec.translated)
-            if not receipt.duplicate and rec.route not in self.paused:
-                self.wake(rec.target)
+            self._due(rec, receipt)
             return receipt
-        self._reserve(rec.target, lane, 1)  # counted against the sender's room until it is launched
         try:
             receipt, m = await self.journal.receive_claimed(rec)
         finally:
             self._reserve(rec.target, lane, -1)
+        await self._hand(rec, receipt, m, lane, procs)
+        return receipt
+
+    async def _journal_many(self, recs: list[Incoming]) -> list[Receipt | Exception]:
+        """`_journal_one` for many messages, in one journal call."""
+        assert self.journal is not None
+        senders = [self._sender(rec) for rec in recs]
+        try:
+            got = await self.journal.receive_batch([(rec, claim) for rec, (claim, _, _) in zip(recs, senders, strict=True)])
+        finally:
+            for rec, (claim, lane, _) in zip(recs, senders, strict=True):
+                if claim:
+                    self._reserve(rec.target, lane, -1)
+        out: list[Receipt | Exception] = []
+        for rec, (claim, lane, procs), (ok, value) in zip(recs, senders, got, strict=True):
+            if not ok:
+                out.append(value)
+            elif claim:
+                receipt, m = value
+                await self._hand(rec, receipt, m, lane, procs)
+                out.append(receipt)
+            else:
+                self._due(rec, value)
+                out.append(value)
+        return out
+
+    def _due(self, rec: Incoming, receipt: Receipt) -> None:
+        if not receipt.duplicate and rec.route not in self.paused:
+            self.wake(rec.target)
+
+    async def _hand(self, rec: Incoming, receipt: Receipt, m: Message | None, lane: _Lane | None,
+                    procs: DeliveryProcesses | None) -> None:
+        """A message journalled claimed goes to its sender (or is due again, if the sender went away)."""
+        assert self.journal is not None
         if m is None:  # a duplicate, or a version that waits for an older one: the journal's business
             if not receipt.duplicate:
                 self.wake(rec.target)
@@ -485,7 +574,6 @@ class BridgeRuntime:
             with contextlib.suppress(Exception):
                 await self.journal.release([(m.id, m.lease or "")])
             self.wake(rec.target)
-        return receipt
 
     def _reserve(self, target: str, lane: _Lane | None, n: int) -> None:
         if lane is not None:
@@ -562,14 +650,16 @@ class BridgeRuntime:
                         step = min(now - last_end, lease_s)
                         gap = step if not gap else 0.8 * gap + 0.2 * step
                     last_end = now
-                    freed.set()
+                    if lane.unsent <= lane.ahead - lane.conc:  # the loop waits for room to claim ahead: only then is there some
+                        freed.set()
 
             def done(t: asyncio.Task[None]) -> None:
                 mine.discard(t)
                 self._inflight.discard(t)
                 lane.tasks = len(mine)
                 sent()
-                freed.set()
+                if lane.tasks < lane.max_tasks and lane.unsent <= lane.ahead - lane.conc:
+                    freed.set()
 
             lane.unsent += 1
             t = asyncio.create_task(self._deliver_safely(target, m, sent))

@@ -46,15 +46,22 @@ def _source_sink(runtime: BridgeRuntime, name: str) -> Any:
     """Records from a source: JSON bodies or decoded rows, DICOM key attributes plus the file."""
     base = runtime.sink_for(name)
 
-    async def sink(msg: InboundMessage) -> Reply:
+    def flat(msg: InboundMessage) -> InboundMessage:
         if msg.attachments:
             att = msg.attachments[0]
             body = dict(msg.body) if not isinstance(msg.body, (bytes, bytearray)) else msgspec.json.decode(msg.body)
             if att.path is not None:
                 body["file"] = {"path": str(att.path), "filename": att.filename, "content_type": att.content_type, "size": att.size}
             msg = InboundMessage(msg.interface, body, msg.headers, [], msg.meta)
-        return await base(msg)
+        return msg
 
+    async def sink(msg: InboundMessage) -> Reply:
+        return await base(flat(msg))
+
+    async def many(msgs: list[InboundMessage]) -> list[Reply | Exception]:
+        return await base.many([flat(m) for m in msgs])  # type: ignore[attr-defined]
+
+    sink.many = many  # type: ignore[attr-defined]  # see adapters.base.ManySink
     return sink
 
 

@@ -58,6 +58,7 @@ class Relay:
             self._events.append([name, list(args)])
             self.soon()
 
+        setattr(self, name, record)  # made once per metric, not on every call
         return record
 
     def soon(self) -> None:

@@ -313,3 +313,46 @@ async def test_pe_system_view_of_what_a_query_returns_is_served_from_the_respons
     (got,) = await store.db.fetch_after("V_PACS_ApplyInfo", None, ["peCardnum", "applyNo"], None, 10)
     assert got["peCardnum"] == row["peCardnum"] and got["applyNo"] == row["applyNo"]
     await store.close()
+
+
+async def test_a_window_goes_to_a_sink_that_takes_many_at_once_and_its_refusals_come_back(tmp_path: Path) -> None:
+    """A sink with `many` gets each window in one call; a row it could not take (an exception in its
+    place) holds the cursor there, and the next poll offers it again with the rows after it."""
+    src = make_source(tmp_path / "his.db")
+    for b in range(6):
+        insert_batch(src, b)
+    expected = [sop for b in range(6) for sop, _ in batch_rows(b)]
+    refuse = {expected[5]}
+    calls: list[int] = []
+    taken: list[str] = []
+
+    async def one(msg: InboundMessage) -> Reply:
+        raise AssertionError("a sink with many is given whole windows")
+
+    async def many(msgs: list[InboundMessage]) -> list[Reply | Exception]:
+        calls.append(len(msgs))
+        out: list[Reply | Exception] = []
+        for m in msgs:
+            assert isinstance(m.body, dict) and m.meta["cursor"]["INSTANCESOPIUID"] == m.body["INSTANCESOPIUID"]
+            sop = m.body["INSTANCESOPIUID"]
+            if sop in refuse:
+                out.append(RuntimeError("journal unavailable"))
+            else:
+                taken.append(sop)
+                out.append(Reply(b"{}"))
+        return out
+
+    one.many = many  # type: ignore[attr-defined]
+    db = await SqliteDatabase.open(tmp_path / "his.db", readonly=True)
+    p = ViewPoller("hospital/images", VIEW, db, tmp_path / "state.db", window=4)
+    assert await p.poll_once(one) is False
+    assert calls[:2] == [4, 4] and set(taken) >= set(expected[:5])
+    assert p.cursor is not None and p.cursor[1] == expected[4]  # just before the refused row
+    refuse.clear()
+    taken.clear()
+    assert await p.poll_once(one) is True
+    assert taken[0] == expected[5] and set(taken) == set(expected[5:])
+    assert p.cursor is not None and p.cursor[1] == expected[-1]
+    await p.stop()
+    await db.close()
+    src.close()

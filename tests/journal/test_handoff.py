@@ -71,3 +71,32 @@ async def test_release_makes_a_held_message_due_now_and_only_for_its_holder(jour
     assert await journal.release([(m.id, m.lease)]) == 1
     assert [x.id for x in await journal.claim_due(TARGET)] == [m.id]
     assert await journal.release([]) == 0
+
+
+async def test_a_batch_journals_each_record_in_its_own_right(journal: Journal) -> None:
+    """A poller's window in one call: claimed where asked, due where not, a duplicate as a duplicate,
+    and a record the journal refuses kept out alone."""
+    first = await journal.receive(IFACE, TARGET, "seen", key="OLD")
+    broken = Incoming(None, TARGET, "x", "BAD", "exams", None)  # type: ignore[arg-type]  # NOT NULL interface
+    got = await journal.receive_batch([(rec("a", key="A"), True), (rec("seen", key="OLD"), True), (broken, False),
+                                       (rec("b", key="B"), False)])
+    assert [ok for ok, _ in got] == [True, True, False, True]
+    (_, (ra, ma)), (_, (rdup, mdup)), (_, err), (_, rb) = got
+    assert ma is not None and ma.id == ra.id and ma.lease and not ra.duplicate
+    assert ma == await journal.get(ma.id)  # handed out exactly as stored
+    assert rdup.duplicate and rdup.id == first.id and mdup is None
+    assert "NOT NULL" in str(err)
+    assert not rb.duplicate and (await journal.get(rb.id)).lease is None  # type: ignore[union-attr]
+    due = await journal.claim_due(TARGET)
+    assert sorted(m.id for m in due) == sorted([first.id, rb.id])  # the claimed one is not due; the refused one is nowhere
+    assert (await journal.search(key="BAD")) == []
+
+
+async def test_a_changed_record_under_a_journalled_key_becomes_its_next_version(journal: Journal) -> None:
+    """The first version goes in with no lookup; a key already there is looked at, as before."""
+    r1, m1 = await journal.receive_claimed(rec("v1", key="K2"))
+    r2, m2 = await journal.receive_claimed(rec("v2", key="K2"))
+    r3, m3 = await journal.receive_claimed(rec("v2", key="K2"))
+    assert (r1.version, r2.version) == (1, 2) and not r2.duplicate and m1 is not None
+    assert m2 is None  # waits for v1, which is in flight
+    assert r3.duplicate and r3.id == r2.id and m3 is None

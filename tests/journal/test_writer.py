@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.journal import Attempt, Journal, LeaseLost, State
+from engine.journal import Attempt, Journal, LeaseLost, State, UnknownMessage
 from engine.journal.db import Writer, open_db
 
 IFACE = "jilin_imaging/savePatientExam"
@@ -71,3 +71,43 @@ async def test_finish_counts_attempts_and_checks_the_lease_in_one_pass(tmp_path:
         await j.mark_dead(r.id, "again")  # no attempt: counts nothing
         got = await j.get(r.id)
         assert got is not None and got.attempts == 1 and got.last_error == "again"
+
+
+async def test_submit_many_resumes_its_caller_once_with_every_outcome_in_order(tmp_path: Path) -> None:
+    db = await open_db(str(tmp_path / "m.db"))
+    try:
+        await db.call(lambda c: c.execute("CREATE TABLE t (v TEXT NOT NULL)"))
+        w = Writer(db, max_batch=2)  # five ops: three batches
+
+        def put(v: str | None):  # type: ignore[no-untyped-def]
+            return lambda c: c.execute("INSERT INTO t (v) VALUES (?)", (v,)).lastrowid
+
+        got = await w.submit_many([put("a"), put("b"), put(None), put("d"), put("e")])
+        assert [ok for ok, _ in got] == [True, True, False, True, True]
+        assert isinstance(got[2][1], sqlite3.IntegrityError)
+        assert await db.call(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY rowid")]) == ["a", "b", "d", "e"]
+        assert w.batches == 3 and await w.submit_many([]) == []
+        # a commit that fails fails every op of its batch, each told so
+        await db.call(lambda c: c.execute("CREATE TRIGGER no AFTER INSERT ON t BEGIN SELECT RAISE(ABORT, 'full'); END"))
+        bad = await w.submit_many([put("x"), put("y")])
+        assert [ok for ok, _ in bad] == [False, False]
+    finally:
+        await db.close()
+
+
+async def test_a_delivery_recorded_after_a_replay_numbers_its_attempt_after_the_earlier_ones(tmp_path: Path) -> None:
+    async with await Journal.open(str(tmp_path / "j.db"), lease_s=10) as j:
+        r = await j.receive(IFACE, "jilin", b"{}", key="k1")
+        (m,) = await j.claim_due("jilin")
+        await j.mark_dead(m.id, "no", attempt=Attempt("fatal", "POST /x", 400), lease=m.lease)
+        await j.replay(r.id)
+        (m,) = await j.claim_due("jilin")
+        await j.mark_sent(m.id, attempt=Attempt("ok", "POST /x", 200), lease=m.lease)
+        got = await j.get(r.id)
+        assert got is not None and got.state is State.SENT and got.attempts == 1 and not got.in_doubt
+        assert [(a.n, a.outcome) for a in got.history] == [(1, "fatal"), (2, "ok")]
+        with pytest.raises(UnknownMessage):
+            await j.mark_sent(r.id + 99, attempt=Attempt("ok", "POST /x", 200), lease="x")
+        with pytest.raises(LeaseLost):  # sent already: its lease is gone
+            await j.mark_sent(r.id, attempt=Attempt("ok", "POST /x", 200), lease=m.lease)
+        assert len((await j.get(r.id)).history) == 2  # type: ignore[union-attr]  # nothing recorded by the refusals

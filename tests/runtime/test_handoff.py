@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.base import InboundMessage, Reply, many_of
 from engine.bridge.model import Route, RouteTarget, Source
 from engine.journal import State
 from engine.runtime.bridge import BridgeRuntime
@@ -97,5 +98,35 @@ async def test_a_swap_removing_a_target_mid_receive_journals_the_record_for_both
         assert rt.journal is not None
         m = await rt.journal.get(to_jilin2)
         assert m is not None and m.target == "jilin2" and m.state is State.TRANSLATED  # kept, for when the target is back
+    finally:
+        await rt.stop()
+
+
+async def test_a_window_of_records_is_journalled_in_one_call_and_each_sent_once(twins, specset, mappings, tmp_path: Path) -> None:
+    """receive_many (a poller's window): a message per record, handed to the sender as one `receive`
+    would, a repeated record a duplicate of the first, each platform delivery made once."""
+    rt = await start(twins, specset, mappings, tmp_path, {"exams": ("jilin",)})
+    try:
+        recs = [record(specset, n) for n in (1, 2, 3)]
+        out = await rt.receive_many("pacs", [*recs, recs[0]])
+        assert all(isinstance(ids, list) and len(ids) == 1 for ids in out)
+        ids = [r[0] for r in out if isinstance(r, list)]
+        assert ids[3] == ids[0] and len(set(ids)) == 3 and rt.stats.duplicates == 1
+        for mid in set(ids):
+            await until_state(rt, mid, State.SENT)
+        stats = twins.running["jilin_imaging"].stats()
+        assert stats["delivered"]["savePatientExam"] == 3 and not stats["duplicates"]
+        # the same through the sink a poller is given: a window in one call, answered row by row
+        many = many_of(rt.sink_for("pacs"))
+        assert many is not None
+        replies = await many([InboundMessage("hospital_pacs/exam_report", record(specset, n)) for n in (4, 5)])
+        assert all(isinstance(r, Reply) and msgspec.json.decode(r.body) == {"accepted": 1} for r in replies)
+        assert rt.journal is not None
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 30
+        while (await rt.journal.stats()).get("jilin_imaging/savePatientExam", {}).get("SENT") != 5:
+            assert loop.time() < end, await rt.journal.stats()
+            await asyncio.sleep(0.02)
+        assert twins.running["jilin_imaging"].stats()["delivered"]["savePatientExam"] == 5
     finally:
         await rt.stop()
