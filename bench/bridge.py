@@ -18,9 +18,11 @@ to an HTTP endpoint in this process, with the same I/O shape:
   decrypts and validates every request in this same process).
 
 The runs are interleaved for --reps repetitions (fresh journal each run) and the medians
-compared, so machine noise hits both sides alike. Prints one line per run, then one JSON line last.
+compared, so machine noise hits both sides alike. Every run is on the same event loop: uvloop, as
+`specbridge run` picks it by default (engine/runtime/loops.py), or --loop asyncio. Prints one line per
+run, then one JSON line last.
 
-    .venv/bin/python bench/bridge.py [--records 2000] [--reps 3] [--only ceiling,bridge,bridge2,crypto]
+    .venv/bin/python bench/bridge.py [--records 2000] [--reps 3] [--only ceiling,bridge,bridge2,crypto] [--loop asyncio]
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from adapters.server import start_app  # noqa: E402
 from adapters.sqlite_db import SqliteDatabase  # noqa: E402
 from engine import logs  # noqa: E402
 from engine.bridge.model import Bridge, DeliveryConfig, JournalConfig, RetryConfig, Route, RouteTarget, Source, Target  # noqa: E402
-from engine.runtime import tuning  # noqa: E402
+from engine.runtime import loops, tuning  # noqa: E402
 from engine.runtime.bridge import BridgeRuntime  # noqa: E402
 from engine.runtime.serve import start_sources  # noqa: E402
 from engine.spec import load_specs  # noqa: E402
@@ -167,14 +169,19 @@ async def bridge_run(specset: Any, mappings: Any, work: Path, db: Path, target: 
         await rt.stop()
 
 
-async def main() -> None:
+def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=2000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", default="ceiling,bridge,bridge2,crypto", help="comma-separated subset of the runs (for profiling)")
+    ap.add_argument("--loop", default="auto", choices=loops.LOOPS,
+                    help="every run's event loop, the ceiling's too (as `specbridge run --loop`)")
     ap.add_argument("--log-level", help="install specbridge's log handler at this level (`specbridge run` logs INFO), writing to a"
                                         " file in the work directory; default: no handler, as the earlier figures")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+async def main(args: argparse.Namespace) -> None:
     n, kinds = args.records, [k.strip() for k in args.only.split(",") if k.strip()]
     specset = load_specs(ROOT / "specs")
     mappings = load_mappings(ROOT / "specs" / "mappings", specset)
@@ -229,7 +236,7 @@ async def main() -> None:
             await xj.stop()
             await runner.cleanup()
     med = {k: statistics.median(v) for k, v in got.items()}
-    out: dict[str, Any] = {"bench": "bridge", "records": n, "reps": args.reps, "concurrency": CONCURRENCY}
+    out: dict[str, Any] = {"bench": "bridge", "records": n, "reps": args.reps, "concurrency": CONCURRENCY, "loop": loops.current()}
     if "ceiling" in med:
         out["ceiling_records_per_s"] = round(med["ceiling"])
     if "bridge" in med:
@@ -254,4 +261,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    ARGS = parse()
+    loops.run(main(ARGS), ARGS.loop)

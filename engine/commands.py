@@ -12,15 +12,15 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--specs", default="specs")
     p.add_argument("--out", default="var/demo", help="where the demo writes the hospital, keys and journal")
     p.add_argument("--timeout", type=float, default=180.0)
+    _loop_arg(p)
 
 
 @command("demo", "the main job: a sample hospital bridged to twins of all five platforms, on loopback")(_demo_args)
 def cmd_demo(args: argparse.Namespace) -> int:
-    import asyncio
-
     from engine.demo.run import run_demo
+    from engine.runtime import loops
 
-    return asyncio.run(run_demo(Path(args.out), Path(args.specs), timeout_s=args.timeout))
+    return loops.run(run_demo(Path(args.out), Path(args.specs), timeout_s=args.timeout), args.loop)
 
 
 def _map_args(p: argparse.ArgumentParser) -> None:
@@ -62,15 +62,23 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reload", action=argparse.BooleanOptionalAction, default=True,
                    help="watch the bridge file and specs, swap in each change that passes check (default: on; SIGHUP reloads either way)")
     p.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS", help="how often to look for changes (default: 1)")
+    _loop_arg(p)
+
+
+def _loop_arg(p: argparse.ArgumentParser) -> None:
+    from engine.runtime.loops import LOOPS
+
+    p.add_argument("--loop", choices=LOOPS, default="auto",
+                   help="event loop: auto (uvloop if installed, else asyncio's), uvloop or asyncio (default: auto)")
 
 
 @command("run", "run a bridge: sources into the journal, the journal out to every target")(_run_args)
 def cmd_run(args: argparse.Namespace) -> int:
-    import asyncio
-
+    from engine.runtime import loops
     from engine.runtime.serve import serve_bridge
 
-    return asyncio.run(serve_bridge(Path(args.bridge), Path(args.specs), reload=args.reload, reload_interval_s=args.reload_interval))
+    return loops.run(serve_bridge(Path(args.bridge), Path(args.specs), reload=args.reload, reload_interval_s=args.reload_interval),
+                     args.loop)
 
 
 def _messages_args(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ stay exact. The bridge's process talks to each child over its stdin/stdout, one 
   BridgeRuntime._journal_one), `{"wake": [targets]}` (messages to claim from the journal: a replay,
   a resume, records the child had no room for), `{"paused": [routes]}`, `{"stop": drain_s}`; end of
   input (the bridge's process died) stops it too;
-- from the child: `{"ready": true}` or `{"failed": reason}`, then `{"m": [[event, args], ...],
+- from the child: `{"ready": true, "loop": kind}` or `{"failed": reason}`, then `{"m": [[event, args], ...],
   "inflight": n, "tokens": {...}, "seen": {...}, "unsent": {...}}`: its metric events (sent, retried,
   dead, attempted...), replayed on the bridge's metrics and counters, so /metrics and the dashboard
   show every process's work; and how far it has read the hand-offs and how many messages its senders
@@ -42,6 +42,7 @@ from engine import logs
 from engine.admin.metrics import RuntimeMetrics
 from engine.bridge.model import Bridge
 from engine.errors import SpecbridgeError
+from engine.runtime import loops
 
 if TYPE_CHECKING:
     from engine.runtime.bridge import BridgeRuntime
@@ -128,7 +129,8 @@ class DeliveryProcesses:
         rt = self.runtime
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
         child.proc = proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "engine.runtime.worker", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            sys.executable, "-m", "engine.runtime.worker", "--loop", loops.current(),  # the loop this process runs on
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             env=env, cwd=str(rt.base_dir), limit=1 << 24)
         child.ready = False
         child.handed, child.seen, child.unsent, child.outbox = {}, {}, {}, []
@@ -153,7 +155,7 @@ class DeliveryProcesses:
             raise SpecbridgeError(f"{child.name} could not start: {why}")
         child.ready = True
         child.reader = asyncio.create_task(self._read(child), name=f"delivery-process-{child.index + 1}")
-        log.info("%s started (pid %d)", child.name, proc.pid)
+        log.info("%s started (pid %d, event loop %s)", child.name, proc.pid, said.get("loop", "?"))
 
     async def _read(self, child: Child) -> None:
         """Apply the child's reports until it exits; start it again if nobody asked it to stop."""

@@ -17,7 +17,7 @@ import msgspec
 from adapters.base import InboundMessage, Reply
 from engine.bridge.model import Bridge
 from engine.errors import SpecbridgeError, SpecError
-from engine.runtime import tuning
+from engine.runtime import loops, tuning
 from engine.runtime.bridge import BridgeRuntime
 from engine.runtime.config import check_bridge, load_bridge
 from engine.spec import load_specs
@@ -139,6 +139,7 @@ async def serve_bridge(bridge_path: Path, specs_dir: Path, *, reload: bool = Tru
     reloader = Reloader(runtime, bridge_path, specs_dir, sources, interval_s=reload_interval_s if reload else None)
     await reloader.start()
     loop.add_signal_handler(signal.SIGHUP, reloader.request)
+    print(f"event loop: {loops.current()}", flush=True)
     if reload:
         print(f"watching {bridge_path} and {specs_dir}/ for changes (SIGHUP reloads too)", flush=True)
     for name, src in sources.items():

@@ -7,6 +7,7 @@ It loads the same specs and mappings, opens the same journal and runs the ordina
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -21,7 +22,7 @@ from engine import logs
 from engine.bridge.model import Bridge
 from engine.errors import SpecbridgeError
 from engine.journal import Message
-from engine.runtime import tuning
+from engine.runtime import loops, tuning
 from engine.runtime.bridge import BridgeRuntime
 from engine.spec import load_specs
 from engine.translate import load_mappings
@@ -117,7 +118,7 @@ async def serve(out: IO[bytes]) -> int:
         out.write(msgspec.json.encode({"failed": f"{type(exc).__name__}: {exc}"}) + b"\n")
         out.flush()
         return 2
-    out.write(b'{"ready":true}\n')
+    out.write(msgspec.json.encode({"ready": True, "loop": loops.current()}) + b"\n")
     out.flush()
     drain_s = 10.0
     try:
@@ -145,12 +146,15 @@ async def serve(out: IO[bytes]) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m engine.runtime.worker", description="a delivery process (started by a bridge)")
+    ap.add_argument("--loop", choices=loops.LOOPS, default="auto", help="event loop (the bridge's process passes its own)")
+    args = ap.parse_args(argv)
     # The protocol owns the original stdout; anything else printing to it would corrupt the reports.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the whole process group: the bridge's process stops us, drained
-    return asyncio.run(serve(out))
+    return loops.run(serve(out), args.loop)
 
 
 if __name__ == "__main__":

@@ -356,3 +356,62 @@ async def test_a_window_goes_to_a_sink_that_takes_many_at_once_and_its_refusals_
     await p.stop()
     await db.close()
     src.close()
+
+
+async def test_the_cursor_is_written_at_most_every_so_often_and_always_at_the_end(tmp_path: Path) -> None:
+    """While rows flow the state file is written by SAVE_EVERY_S, not per window; what a poll (or a
+    poller stopped midway) acknowledged is written when it ends, so a restart resumes right there."""
+    from adapters import dbview
+
+    src = make_source(tmp_path / "his.db")
+    for b in range(60):
+        insert_batch(src, b)
+    rows = [sop for b in range(60) for sop, _ in batch_rows(b)]
+    state = tmp_path / "state.db"
+
+    async def ok(msg: InboundMessage) -> Reply:
+        await asyncio.sleep(0)
+        return Reply(b"{}")
+
+    async def writes() -> int:
+        c = sqlite3.connect(state)
+        try:
+            return int(c.execute("SELECT delivered FROM view_cursor").fetchone()[0])  # counts the writes
+        finally:
+            c.close()
+
+    db = await SqliteDatabase.open(tmp_path / "his.db", readonly=True)
+    p = ViewPoller("hospital/images", VIEW, db, state, window=2, batch=10)
+    started = asyncio.get_running_loop().time()
+    assert await p.poll_once(ok) is True
+    took = asyncio.get_running_loop().time() - started
+    assert await writes() <= 2 + took / dbview.SAVE_EVERY_S < len(rows) / 2  # not one per window
+    store = await CursorStore.open(state)
+    assert await store.load(p.name) == p.cursor and p.cursor is not None
+    await store.close()
+    assert p.cursor[1] == rows[-1]
+    await p.stop()
+
+    # stopped while rows flow: the stop writes what was acknowledged, and the next poller starts after it
+    for b in range(60, 200):
+        insert_batch(src, b)
+    seen: list[str] = []
+
+    async def slow(msg: InboundMessage) -> Reply:
+        assert isinstance(msg.body, dict)
+        await asyncio.sleep(0.002)
+        seen.append(msg.body["INSTANCESOPIUID"])
+        return Reply(b"{}")
+
+    p2 = ViewPoller("hospital/images", VIEW, db, state, window=2, batch=10, interval_s=60)
+    await p2.start(slow)
+    await until(lambda: len(seen) > 40, "rows flowing")
+    await p2.stop()
+    at_stop = p2.cursor
+    assert at_stop is not None and at_stop[1] in seen
+    p3 = ViewPoller("hospital/images", VIEW, db, state)
+    await p3.open()
+    assert p3.cursor == at_stop
+    await p3.stop()
+    await db.close()
+    src.close()

@@ -155,6 +155,9 @@ async def test_the_delivery_process_ends_with_a_killed_bridge(twins, specset, tm
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         assert len(children) == 1
         child = int(children[0])
+        # `run` picks uvloop (installed with the engine) and starts its delivery process on the same loop
+        assert b"event loop: uvloop\n" in lines, b"".join(lines).decode()
+        assert Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[3:5] == [b"--loop", b"uvloop"]
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
         await until(lambda: not Path(f"/proc/{child}").exists() or "Z" in _state(child), 20)
