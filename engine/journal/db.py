@@ -168,7 +168,8 @@ class Writer:
         self._db = db
         self._group = group
         self._max_batch = max_batch if group else 1
-        self._pending: deque[tuple[Op, asyncio.Future[Any], bool]] = deque()
+        self._pending: deque[tuple[Op, asyncio.Future[Any] | tuple[_Many, int], bool]] = deque()
+        """(op, where its outcome goes: its caller's future, or a slot of a `submit_many`, durable)"""
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.ops = 0
@@ -190,7 +191,7 @@ class Writer:
             return []
         many = _Many(asyncio.get_running_loop().create_future(), len(ops))
         for i, op in enumerate(ops):
-            self._pending.append((op, (many, i), durable))  # type: ignore[arg-type]
+            self._pending.append((op, (many, i), durable))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._drain())
         await many.fut
@@ -208,7 +209,7 @@ class Writer:
                 except BaseException as exc:  # commit failed: nothing in this batch is durable
                     err = exc if isinstance(exc, Exception) else JournalError(repr(exc))
                     for _, fut, _ in batch:
-                        if type(fut) is tuple:
+                        if isinstance(fut, tuple):
                             fut[0].put(fut[1], (False, err))
                         elif not fut.done():
                             fut.set_exception(err)
@@ -218,7 +219,7 @@ class Writer:
                 self.batches += 1
                 self.ops += n
                 for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
-                    if type(fut) is tuple:
+                    if isinstance(fut, tuple):
                         fut[0].put(fut[1], (ok, value))
                         continue
                     if fut.done():
