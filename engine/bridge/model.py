@@ -21,6 +21,10 @@ class _S(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults
 class JournalConfig(_S, kw_only=True):
     path: str = "var/journal.db"
     synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    lease_s: float = 60.0
+    """How long a sender holds a message it claimed: one whose sender died (a crash, a killed delivery
+    process) is due again, in doubt, when this runs out. At least twice every target's timeout_s (a
+    reconciliation query and the send may each take that long); shorter brings a crash's leftovers back sooner."""
 
 
 class RetryConfig(_S, kw_only=True):

@@ -175,7 +175,8 @@ class BridgeRuntime:
         if self.journal is None:
             jpath = self.base_dir / self.bridge.journal.path
             jpath.parent.mkdir(parents=True, exist_ok=True)
-            self.journal = await Journal.open(str(jpath), synchronous=self.bridge.journal.synchronous)
+            jc = self.bridge.journal
+            self.journal = await Journal.open(str(jpath), synchronous=jc.synchronous, lease_s=jc.lease_s)
         return self.journal
 
     async def start(self) -> None:

@@ -63,6 +63,11 @@ def check_bridge(bridge: Bridge, specset: SpecSet, path: str, mappings: MappingS
                 out.append(Finding(path, 1, f"route `{r.id}`: unknown target `{to.target}`"))
             elif t.platform in specset.platforms and to.interface not in specset.platforms[t.platform].interfaces:
                 out.append(Finding(path, 1, f"route `{r.id}`: {t.platform} has no interface `{to.interface}`"))
+    lease = bridge.journal.lease_s
+    for tname, t in bridge.targets.items():
+        if lease < 2 * t.timeout_s:
+            out.append(Finding(path, 1, f"journal.lease_s {lease:g} is shorter than twice target `{tname}`'s timeout_s"
+                                        f" {t.timeout_s:g}: a slow send could be claimed and sent again while it is under way"))
     out.extend(check_sync_routes(bridge, specset, path, mappings))
     out.extend(check_transports(bridge, path))
     return out

@@ -81,10 +81,11 @@ async def test_sigkill_twice_mid_flow_loses_nothing(twins, specset, tmp_path: Pa
         r["UPDATE_TIME"] = f"2024-05-11 {8 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}"
         rows.append(r)
     write_view(tmp_path / "hospital.db", rows)
-    target = twins.target("jilin_imaging", concurrency=CONCURRENCY)
+    target = twins.target("jilin_imaging", concurrency=CONCURRENCY, timeout_s=7)  # above the 5 s answers held at a kill
     bridge = {
         "id": "crash",
-        "journal": {"path": "journal.db"},
+        # what a kill leaves claimed is due again after 15 s, not the default 60 (check: at least twice timeout_s)
+        "journal": {"path": "journal.db", "lease_s": 15},
         "secrets": twins.secrets(),
         "sources": {"pacs": {"adapter": "dbview", "spec": "hospital_pacs/exam_report",
                              "settings": {"database": "hospital.db", "interval_s": 0.2}}},
