@@ -128,7 +128,7 @@ class ErrorsQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 def summary(h: Summary) -> dict[str, Any]:
     return {"id": h.id, "interface": h.interface, "target": h.target, "state": h.state.value, "key": h.key, "version": h.version,
             "created_at": h.created_at, "updated_at": h.updated_at, "next_attempt_at": h.next_attempt_at, "attempts": h.attempts,
-            "last_error": redact(h.last_error) if h.last_error else None}
+            "last_error": redact(h.last_error) if h.last_error else None, "in_doubt": h.in_doubt}
 
 
 def detail(m: Message) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def detail(m: Message) -> dict[str, Any]:
     return {"id": m.id, "interface": m.interface, "target": m.target, "route": m.route, "state": m.state.value, "key": m.key,
             "version": m.version, "created_at": m.created_at, "updated_at": m.updated_at, "cycle_at": m.cycle_at,
             "next_attempt_at": m.next_attempt_at, "leased": m.lease is not None, "attempts": m.attempts,
-            "last_error": redact(m.last_error) if m.last_error else None, "superseded_by": m.superseded_by,
+            "last_error": redact(m.last_error) if m.last_error else None, "superseded_by": m.superseded_by, "in_doubt": m.in_doubt,
             "source": text(m.source), "translated": text(m.translated),
             "history": [{"n": a.n, "started_at": a.started_at, "duration_ms": a.duration_ms, "request": a.request, "status": a.status,
                          "code": a.code, "outcome": a.outcome, "error": redact(a.error) if a.error else None,

@@ -176,3 +176,5 @@ class Summary:
     next_attempt_at: float | None
     attempts: int
     last_error: str | None
+    in_doubt: bool = False
+    """A delivery may have reached the platform with no outcome recorded (see Message.in_doubt)."""

@@ -30,7 +30,7 @@ COLUMNS = (
     " m.created_at, m.updated_at, m.cycle_at, m.next_attempt_at, m.lease, m.attempts, m.last_error, m.superseded_by, m.in_doubt"
 )
 FROM_MESSAGE = "messages AS m LEFT JOIN payloads AS p ON p.id = m.id"
-SUMMARY_COLUMNS = "id, interface, target, state, idem_key, version, created_at, updated_at, next_attempt_at, attempts, last_error"
+SUMMARY_COLUMNS = "id, interface, target, state, idem_key, version, created_at, updated_at, next_attempt_at, attempts, last_error, in_doubt"
 ATTEMPT_COLUMNS = "id, message_id, n, started_at, duration_ms, request, status, code, body, outcome, error"
 
 _INSERT = (
@@ -420,7 +420,7 @@ def search(
     order = "DESC" if newest_first else "ASC"
     sql = f"SELECT {SUMMARY_COLUMNS} FROM messages {index} WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?"
     params.append(limit)
-    return [Summary(r[0], r[1], r[2], State(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10]) for r in c.execute(sql, params)]
+    return [Summary(r[0], r[1], r[2], State(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11])) for r in c.execute(sql, params)]
 
 
 def stats(c: sqlite3.Connection) -> dict[str, dict[str, int]]:

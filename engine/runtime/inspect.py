@@ -27,6 +27,10 @@ def _missing(journal: str) -> bool:
     return True
 
 
+DOUBT = " (in doubt)"
+DOUBT_WHY = ": its delivery may have reached the platform with no outcome recorded; it is asked about or resent next"
+
+
 async def messages(args: argparse.Namespace) -> int:
     if _missing(args.journal):
         return 2
@@ -38,12 +42,12 @@ async def messages(args: argparse.Namespace) -> int:
                 return 1
             if args.json:
                 print(msgspec.json.encode({"id": m.id, "interface": m.interface, "target": m.target, "state": m.state.value,
-                                           "key": m.key, "attempts": m.attempts, "last_error": m.last_error,
+                                           "key": m.key, "attempts": m.attempts, "last_error": m.last_error, "in_doubt": m.in_doubt,
                                            "history": [{"n": a.n, "outcome": a.outcome, "status": a.status, "code": a.code,
                                                         "request": a.request, "error": a.error, "started_at": a.started_at}
                                                        for a in m.history]}).decode())
                 return 0
-            print(f"#{m.id} {m.interface} -> {m.target}  {m.state.value}  key={m.key}  v{m.version}")
+            print(f"#{m.id} {m.interface} -> {m.target}  {m.state.value}{DOUBT if m.in_doubt else ''}  key={m.key}  v{m.version}")
             print(f"  created {_ts(m.created_at)}  updated {_ts(m.updated_at)}  attempts {m.attempts}")
             if m.last_error:
                 print(f"  last error: {m.last_error}")
@@ -54,11 +58,14 @@ async def messages(args: argparse.Namespace) -> int:
                               key=args.key, since=args.since, until=args.until, limit=args.limit)
         if args.json:
             print(msgspec.json.encode([{"id": h.id, "interface": h.interface, "target": h.target, "state": h.state.value,
-                                        "key": h.key, "attempts": h.attempts, "last_error": h.last_error,
+                                        "key": h.key, "attempts": h.attempts, "last_error": h.last_error, "in_doubt": h.in_doubt,
                                         "updated_at": h.updated_at} for h in hits]).decode())
         else:
             for h in hits:
-                print(f"#{h.id:<7} {h.state.value:<10} {h.interface:<40} {h.target:<12} {h.attempts:>3}  {h.key}  {h.last_error or ''}")
+                state = h.state.value + ("?" if h.in_doubt else "")
+                print(f"#{h.id:<7} {state:<11} {h.interface:<40} {h.target:<12} {h.attempts:>3}  {h.key}  {h.last_error or ''}")
+            if any(h.in_doubt for h in hits):
+                print(f"?: in doubt{DOUBT_WHY}", file=sys.stderr)
             print(f"{len(hits)} message(s)", file=sys.stderr)
     return 0
 

@@ -77,6 +77,17 @@ async def test_search_filters_pages_and_bounds_by_time(env: Env) -> None:
     m = await env.rt.journal.get(sent[2])
     _, by_key = await env.api("GET", f"/api/messages?key={m.key}")
     assert [h["id"] for h in by_key["items"]] == [sent[2]]
+    assert by_key["items"][0]["in_doubt"] is False
+
+    # one left in doubt (its holder's lease ran out mid-send) says so in the list and in its detail
+    j = env.rt.journal
+    doubt = await j.receive(IFACE, "elsewhere", b"{}", key="doubt-1")  # a target no sender here claims for
+    await j.claim_due("elsewhere", lease_s=0.001)
+    [again] = await j.claim_due("elsewhere", now=time.time() + 1)
+    _, listed = await env.api("GET", "/api/messages?key=doubt-1")
+    assert [(h["id"], h["in_doubt"]) for h in listed["items"]] == [(doubt.id, True)] and again.in_doubt
+    _, one = await env.api("GET", f"/api/messages/{doubt.id}")
+    assert one["in_doubt"] is True
 
     _, oldest = await env.api("GET", "/api/messages?order=oldest&limit=1")
     assert oldest["items"][0]["id"] == sent[0]

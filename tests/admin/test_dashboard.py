@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,20 @@ async def test_dashboard_signs_in_browses_replays_pauses_and_renders(env: Env, p
     await expect(exams.locator(".route-status")).to_have_text("running")
     await until(lambda: all_in(env, held, State.SENT))
     await expect(page.locator(f"#messages tr[data-id='{held[0]}'] .state")).to_have_text("SENT")  # the live refresh
+
+    # a message left in doubt (its holder died mid-send) is marked so, in the list and in its detail
+    j = env.rt.journal
+    doubt = await j.receive(IFACE, "elsewhere", b'{"x": 1}', key="doubt-1")  # a target no sender here claims for
+    await j.claim_due("elsewhere", lease_s=0.001)
+    [again] = await j.claim_due("elsewhere", now=time.time() + 1)
+    assert again.in_doubt
+    await page.click("#search-button")
+    row = page.locator(f"#messages tr[data-id='{doubt.id}']")
+    await expect(row.locator(".badge.doubt")).to_have_text("in doubt")
+    await expect(page.locator(f"#messages tr[data-id='{held[0]}'] .badge.doubt")).to_have_count(0)
+    await row.click()
+    await expect(page.locator("#detail-facts .badge.doubt")).to_have_text("in doubt")
+    await page.evaluate("window.scrollTo(0, 0)")  # the detail scrolled into view; the boxes below are measured from the top
 
     # the screenshot: a real rendering, not a blank page
     shot = tmp_path / "dashboard.png"

@@ -4,10 +4,14 @@ a set clock."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from engine.journal import Attempt, Incoming, Journal, Message, State
@@ -130,3 +134,25 @@ async def test_a_journal_from_before_the_column_marks_its_leftovers_in_doubt(tmp
         await j.close()
     with sqlite3.connect(path) as c:
         assert c.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_specbridge_messages_marks_what_is_in_doubt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`specbridge messages` (list, --show, --json) says which messages are in doubt; the others say nothing."""
+    from engine.cli import main
+
+    path = str(tmp_path / "journal.db")
+    async with await Journal.open(path, lease_s=LEASE) as j:
+        doubt = await j.receive(IFACE, TARGET, "a", key="A")
+        fine = await j.receive(IFACE, TARGET, "b", key="B")
+        await j.claim_due(TARGET, limit=1)
+        got = await j.claim_due(TARGET, now=time.time() + LEASE + 1)  # the first one's holder died mid-send
+        assert {m.id: m.in_doubt for m in got} == {doubt.id: True, fine.id: False}
+    assert await asyncio.to_thread(main, ["messages", "--journal", path]) == 0
+    out, err = capsys.readouterr()
+    lines = {int(line.split()[0][1:]): line for line in out.splitlines()}
+    assert lines[doubt.id].split()[1] == "RECEIVED?" and lines[fine.id].split()[1] == "RECEIVED"
+    assert "?: in doubt: its delivery may have reached the platform with no outcome recorded" in err
+    assert await asyncio.to_thread(main, ["messages", "--journal", path, "--show", str(doubt.id)]) == 0
+    assert "RECEIVED (in doubt)" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["messages", "--journal", path, "--json"]) == 0
+    assert {h["id"]: h["in_doubt"] for h in json.loads(capsys.readouterr().out)} == {doubt.id: True, fine.id: False}

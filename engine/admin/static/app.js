@@ -30,6 +30,12 @@ function ts(t) {
 
 function badge(state) { return el("span", { class: `badge state-${state}` }, state); }
 
+// A delivery that may have reached the platform with no outcome recorded: asked about (or resent) next.
+const DOUBT_TITLE = "in doubt: the delivery may have reached the platform with no outcome recorded";
+function stateCell(m) {
+  return m.in_doubt ? [badge(m.state), " ", el("span", { class: "badge doubt", title: DOUBT_TITLE }, "in doubt")] : [badge(m.state)];
+}
+
 function toast(text, bad = false) {
   const t = $("#toast");
   t.textContent = text;
@@ -185,7 +191,7 @@ async function loadMessages(from) {
   $("#messages tbody").replaceChildren(...page.items.map((m) => {
     const replay = el("button", { "data-action": "replay", "data-id": m.id, on: { click: (ev) => { ev.stopPropagation(); replayOne(m.id, m.state); } } }, "Replay");
     return el("tr", { class: "clickable", "data-id": m.id, on: { click: () => showMessage(m.id) } },
-      el("td", { class: "num" }, m.id), el("td", { class: "state" }, badge(m.state)), el("td", {}, m.interface), el("td", {}, m.target),
+      el("td", { class: "num" }, m.id), el("td", { class: "state" }, ...stateCell(m)), el("td", {}, m.interface), el("td", {}, m.target),
       el("td", {}, m.key || ""), el("td", { class: "num" }, m.attempts), el("td", {}, ts(m.updated_at)),
       el("td", { class: "reason" }, m.last_error || ""), el("td", {}, replay));
   }));
@@ -208,7 +214,7 @@ async function showMessage(id, scroll = true) {
     const m = await api(`/api/messages/${id}`);
     detailId = m.id;
     $("#detail-id").textContent = `#${m.id}`;
-    const facts = [["State", badge(m.state)], ["Interface", m.interface], ["Target", m.target], ["Route", m.route || "–"],
+    const facts = [["State", el("span", {}, ...stateCell(m))], ["Interface", m.interface], ["Target", m.target], ["Route", m.route || "–"],
       ["Key", m.key || "–"], ["Version", m.version], ["Created", ts(m.created_at)], ["Updated", ts(m.updated_at)],
       ["Next attempt", ts(m.next_attempt_at)], ["Attempts", m.attempts], ["Last error", m.last_error || "–"]];
     if (m.superseded_by) facts.push(["Superseded by", `#${m.superseded_by}`]);
