@@ -374,6 +374,22 @@ class TwinJoin(Spec, kw_only=True):
     """Fields that must be equal in the record and in the attached item."""
 
 
+class TwinWithin(Spec, kw_only=True):
+    """A query's time window: only stored records whose `field` lies between the request's `from` and
+    `to` (inclusive). A bound the request leaves out: `to` is now (the twin's clock), `from` is
+    `default_days` before `to` (open when unset). Times as the specs write them: `yyyy-MM-dd HH:mm:ss`,
+    `yyyy-MM-dd`, `yyyyMMddHHmmss`, `yyyyMMdd`; a stored record without a readable time is outside."""
+
+    field: str
+    """Stored-record path of the record's time (`checkTime`)."""
+    from_: str | None = msgspec.field(default=None, name="from")
+    """Request path of the window's start (`checkStartTime`)."""
+    to: str | None = None
+    """Request path of the window's end (`checkEndTime`)."""
+    default_days: float | None = None
+    """The window's length when the request gives no start (jilin_imaging: 7 days)."""
+
+
 class TwinSource(Spec, kw_only=True):
     """One named result set of a twin query: the records of a collection that match the request."""
 
@@ -381,6 +397,8 @@ class TwinSource(Spec, kw_only=True):
     match: dict[str, str] | None = None
     """Stored-record path -> request path. A request value that is absent or "" does not constrain;
     paths may go through lists (`subitems[].class_code`) and match when any value is shared."""
+    within: TwinWithin | None = None
+    """Only records whose time lies in the request's window."""
 
 
 class TwinAuthCodes(Spec, kw_only=True):
@@ -427,9 +445,11 @@ class Twin(Spec, kw_only=True):
     match: dict[str, str] | None = None
     """query, delete: stored-record path -> request path (see TwinSource.match). Delete defaults to the
     interface key paths."""
+    within: TwinWithin | None = None
+    """query: only records whose time lies in the request's window (see TwinWithin)."""
     sources: dict[str, TwinSource] | None = None
-    """query: several named result sets (`labs`, `exams`); `collection` + `match` is the one-source
-    shorthand, named `records`."""
+    """query: several named result sets (`labs`, `exams`); `collection` + `match` (+ `within`) is the
+    one-source shorthand, named `records`."""
     reply: Any = None
     """The response body as a template: constants, and strings starting with `$`: `$id` (the record's
     generated id), `$.path` (the current record or item), `$record.path` (the item's stored record),

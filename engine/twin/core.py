@@ -33,7 +33,7 @@ from engine.twin.keys import fill_secrets
 from engine.twin.lint import lint_platform
 from engine.twin.replies import Replies, Transport
 from engine.twin.store import Record, Store
-from engine.twin.template import Context, matches, render
+from engine.twin.template import Context, matches, render, window
 from engine.twin.tokens import TokenAuthority
 
 log = logging.getLogger("specbridge.twin")
@@ -317,9 +317,11 @@ class PlatformTwin:
             if gone:
                 ctx = ctx.record(gone[0])
         elif t.action == "query":
-            sources = t.sources or {"records": TwinSource(collection=t.collection or it.id, match=t.match)}
+            sources = t.sources or {"records": TwinSource(collection=t.collection or it.id, match=t.match, within=t.within)}
             for name, src in sources.items():
-                ctx.results[name] = self.store.find(src.collection, lambda r, m=src.match: matches(r.data, r.id, record, m))
+                inside = window(src.within, record, self.options.clock()) if src.within is not None else None
+                ctx.results[name] = self.store.find(
+                    src.collection, lambda r, m=src.match, w=inside: matches(r.data, r.id, record, m) and (w is None or w(r.data)))
             if t.empty is not None and not any(ctx.results.values()):
                 raise self._refuse(it, t.empty, "", "empty", req)
             first = next((rs[0] for rs in ctx.results.values() if rs), None)

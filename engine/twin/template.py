@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.spec.model import TwinWithin
 from engine.spec.paths import MISSING, get, present, values
 from engine.twin.store import Record
 
@@ -86,6 +87,41 @@ def matches(data: Any, rid: str, request: Any, match: Mapping[str, str] | None) 
         if not any(_one_matches(item, rid, wants) for item in values(data, prefix)):
             return False
     return True
+
+
+_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y%m%d%H%M%S", "%Y%m%d")
+
+
+def instant(value: Any) -> dt.datetime | None:
+    """A time as the specs write one (see TwinWithin), or None."""
+    if not isinstance(value, str):
+        return None
+    for fmt in _TIME_FORMATS:
+        try:
+            return dt.datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def window(w: TwinWithin, request: Any, now: float) -> Callable[[Any], bool]:
+    """Whether a stored record's time lies in the request's window (`w`: from, to, default_days)."""
+    to = instant(_first(request, w.to)) if w.to else None
+    start = instant(_first(request, w.from_)) if w.from_ else None
+    end = to or dt.datetime.fromtimestamp(now)
+    if start is None and w.default_days is not None:
+        start = end - dt.timedelta(days=w.default_days)
+
+    def inside(data: Any) -> bool:
+        t = instant(_first(data, w.field))
+        return t is not None and (start is None or t >= start) and t <= end
+
+    return inside
+
+
+def _first(data: Any, path: str | None) -> Any:
+    got = values(data, path) if path else []
+    return got[0] if got else None
 
 
 def expr(text: str, ctx: Context) -> Any:

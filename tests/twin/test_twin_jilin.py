@@ -146,3 +146,30 @@ async def test_fail_every_is_deterministic_and_counted(specs: SpecSet, http: aio
         async with http.get(f"{t.url}/__twin__/stats") as r:
             after = await r.json()
         assert after["deliveries"] == {} and after["records"] == {}
+
+
+async def test_query_answers_from_the_time_window_it_asks_about(specs: SpecSet, http: aiohttp.ClientSession) -> None:
+    """queryFormerlyExam finds exams whose checkTime lies in checkStartTime..checkEndTime; without a start,
+    the last 7 days (the document's default); without an end, up to now."""
+    import datetime as dt
+
+    recent = (dt.datetime.now() - dt.timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S")
+    async with start_twin(specs, "jilin_imaging") as t:
+        tok = await token(http, t)
+        old = await post(http, t, "savePatientExam", exam(specs, t), tok)  # the example's checkTime: 2022-03-18 17:00:00
+        body = dict(example(specs, "jilin_imaging/savePatientExam"))
+        body.update(accessNumber="CS-RECENT", idCardNo=ID_CARD, checkTime=recent)
+        new = await post(http, t, "savePatientExam", client(t).encrypt_fields(body), tok)
+
+        async def ask(**window: str) -> list[str] | int:
+            q = dict(example(specs, "jilin_imaging/queryFormerlyExam"))
+            q.pop("checkStartTime"), q.pop("checkEndTime")
+            q.update(idCardNo=ID_CARD, **window)
+            got = await post(http, t, "queryFormerlyExam", client(t).encrypt_fields(q), tok)
+            return sorted(d["examId"] for d in got["datas"]) if got["code"] == 200 else got["code"]
+
+        assert await ask(checkStartTime="2022-03-18 17:00:00", checkEndTime="2022-03-18 17:00:00") == [old["datas"]]  # inclusive
+        assert await ask(checkStartTime="2022-03-19 00:00:00", checkEndTime="2022-03-20 00:00:00") == 404
+        assert await ask() == [new["datas"]]  # the last 7 days
+        assert await ask(checkStartTime="2022-01-01 00:00:00") == sorted([old["datas"], new["datas"]])  # up to now
+        assert await ask(checkEndTime="2022-03-20 00:00:00") == [old["datas"]]  # the 7 days before the end
