@@ -26,7 +26,7 @@ from typing import Any
 
 import aiosqlite
 
-from adapters.base import InboundMessage, ManySink, Sink, many_of
+from adapters.base import InboundMessage, ManySink, Reply, Sink, many_of
 from adapters.rows import RowPlan, decode_cursor, encode_cursor
 from adapters.sql import Database, ViewError
 from engine.spec.compiled import CompiledInterface
@@ -369,32 +369,28 @@ class ViewPoller:
         except Exception as exc:  # the runtime failed: keep the rows for the next poll
             log.warning("poll %s: sink failed (%s); %d rows stay unacknowledged", self.name, type(exc).__name__, len(msgs))
             return [False] * len(msgs)
-        acks: list[bool] = []
-        for reply in replies:
-            if isinstance(reply, Exception):
-                log.warning("poll %s: sink failed (%s); the row stays unacknowledged", self.name, type(reply).__name__)
-                acks.append(False)
-            elif reply.status >= 500:
-                log.warning("poll %s: sink answered %d; the row stays unacknowledged", self.name, reply.status)
-                acks.append(False)
-            else:
-                acks.append(True)
-        return acks
+        return [self._acked(reply) for reply in replies]
 
-    async def _deliver(self, sink: Sink, names: tuple[str, ...], row: Sequence[Any], position: list[Any]) -> bool:
+    def _acked(self, reply: Reply | Exception) -> bool:
         """Acknowledged = the sink returned a Reply below 500 (a row the runtime rejects as invalid is
         journalled as rejected and must not block the view); an exception or a 5xx is not."""
+        if isinstance(reply, Exception):  # the runtime failed: keep the row for the next poll
+            log.warning("poll %s: sink failed (%s); the row stays unacknowledged", self.name, type(reply).__name__)
+            return False
+        if reply.status >= 500:
+            log.warning("poll %s: sink answered %d; the row stays unacknowledged", self.name, reply.status)
+            return False
+        return True
+
+    async def _deliver(self, sink: Sink, names: tuple[str, ...], row: Sequence[Any], position: list[Any]) -> bool:
+        """One row to the sink; acknowledged as `_acked` says."""
         msg = InboundMessage(
             interface=self.interface,
             body=self.plan.message(names, row),
             meta={"transport": "dbview", "view": self.view_name, "cursor": dict(zip(self.cursor_cols, position, strict=True))},
         )
         try:
-            reply = await sink(msg)
-        except Exception as exc:  # the runtime failed: keep the row for the next poll
-            log.warning("poll %s: sink failed (%s); the row stays unacknowledged", self.name, type(exc).__name__)
-            return False
-        if reply.status >= 500:
-            log.warning("poll %s: sink answered %d; the row stays unacknowledged", self.name, reply.status)
-            return False
-        return True
+            reply: Reply | Exception = await sink(msg)
+        except Exception as exc:
+            reply = exc
+        return self._acked(reply)

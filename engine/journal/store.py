@@ -115,6 +115,11 @@ class Journal:
     def _now(self, now: float | None) -> float:
         return self._clock() if now is None else now
 
+    def _lease(self, start: float, lease_s: float | None) -> tuple[str, float]:
+        """A new lease of this journal's owner and when it runs out (`lease_s`, default the journal's)."""
+        self._leases += 1
+        return f"{self._owner}.{self._leases}", start + (self.lease_s if lease_s is None else lease_s)
+
     # -- receiving -------------------------------------------------------------------------------
 
     async def receive(
@@ -139,9 +144,7 @@ class Journal:
         None when it cannot be held (a duplicate already SENT or in flight elsewhere). A message
         whose holder dies is due again when the lease runs out, like a claimed one."""
         created = self._created_at()
-        self._leases += 1
-        lease = f"{self._owner}.{self._leases}"
-        until = created + (self.lease_s if lease_s is None else lease_s)
+        lease, until = self._lease(created, lease_s)
         receipt, held = await self._writer.submit(lambda c: ops.receive_held(c, record, created, self.key_policy, until, lease))
         return receipt, lease if held else None
 
@@ -152,9 +155,7 @@ class Journal:
         sends versions in order). Saves a sender the claim query, and its commit, for each new
         message; one the caller never sends is due again when the lease runs out (or `release`)."""
         created = self._created_at()
-        self._leases += 1
-        lease = f"{self._owner}.{self._leases}"
-        until = created + (self.lease_s if lease_s is None else lease_s)
+        lease, until = self._lease(created, lease_s)
         return await self._writer.submit(lambda c: ops.receive_claimed(c, record, created, self.key_policy, until, lease))
 
     async def receive_batch(self, records: Sequence[tuple[Incoming, bool]], *, lease_s: float | None = None) -> list[tuple[bool, Any]]:
@@ -165,9 +166,7 @@ class Journal:
         for rec, claim in records:
             created = self._created_at()
             if claim:
-                self._leases += 1
-                lease = f"{self._owner}.{self._leases}"
-                until = created + (self.lease_s if lease_s is None else lease_s)
+                lease, until = self._lease(created, lease_s)
                 work.append(lambda c, r=rec, t=created, u=until, le=lease: ops.receive_claimed(c, r, t, self.key_policy, u, le))
             else:
                 work.append(lambda c, r=rec, t=created: ops.receive(c, r, t, self.key_policy))
@@ -197,9 +196,7 @@ class Journal:
         messages' `lease`) expires after lease_s; unfinished messages are then due again, in doubt.
         skip_routes: paused routes, whose messages wait in the journal."""
         t = self._now(now)
-        self._leases += 1
-        lease = f"{self._owner}.{self._leases}"
-        until = t + (self.lease_s if lease_s is None else lease_s)
+        lease, until = self._lease(t, lease_s)
         skip = tuple(skip_routes)
         return await self._writer.submit(lambda c: ops.claim(c, target, limit, t, until, lease, skip), durable=False)
 

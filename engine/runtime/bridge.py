@@ -525,24 +525,16 @@ class BridgeRuntime:
         return claim, lane, procs
 
     async def _journal_one(self, rec: Incoming) -> Receipt:
-        """Journal one message: claimed and handed to its sender when it has room, else due. The sender
-        runs here (its lane) or in a delivery process (handed over the pipe, within the room it reports)."""
-        assert self.journal is not None and rec.route is not None
-        claim, lane, procs = self._sender(rec)
-        if not claim:
-            receipt = await self.journal.receive(rec.interface, rec.target, rec.source, key=rec.key, route=rec.route,
-                                                 translated=rec.translated)
-            self._due(rec, receipt)
-            return receipt
-        try:
-            receipt, m = await self.journal.receive_claimed(rec)
-        finally:
-            self._reserve(rec.target, lane, -1)
-        await self._hand(rec, receipt, m, lane, procs)
-        return receipt
+        """Journal one message: claimed and handed to its sender when it has room, else due (`_journal_many`)."""
+        got = (await self._journal_many([rec]))[0]
+        if isinstance(got, Exception):
+            raise got
+        return got
 
     async def _journal_many(self, recs: list[Incoming]) -> list[Receipt | Exception]:
-        """`_journal_one` for many messages, in one journal call."""
+        """Journal messages in one call: each claimed and handed to its sender when it has room, else
+        due. The sender runs here (its lane) or in a delivery process (handed over the pipe, within the
+        room it reports). Per message its receipt, or the exception that kept it out."""
         assert self.journal is not None
         senders = [self._sender(rec) for rec in recs]
         try:
