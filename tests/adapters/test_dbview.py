@@ -154,8 +154,10 @@ async def test_a_hung_sink_is_cut_off_at_stop_and_the_row_comes_back(tmp_path: P
         got.append(msg.body["INSTANCESOPIUID"])
         return Reply(b"{}")
 
-    assert await ViewPoller("hospital/images", VIEW, db, state).poll_once(ok)
+    again = ViewPoller("hospital/images", VIEW, db, state)
+    assert await again.poll_once(ok)
     assert got == [batch_rows(0)[0][0]]
+    await again.stop()  # its state file closed here, not by the garbage collector after the loop has gone
     await db.close()
     src.close()
 
