@@ -93,36 +93,37 @@ class RuntimeMetrics:
         return child
 
     # -- called by the runtime ------------------------------------------------------------------
-    def received(self, source: str) -> None:
-        self._child(self.received_total, source).inc()
+    def received(self, source: str, n: int = 1) -> None:
+        self._child(self.received_total, source).inc(n)
 
     def attempted(self, target: str, duration_ms: float | None) -> None:
         """An attempt that reached (or tried to reach) the platform, with its duration."""
         if duration_ms is not None and duration_ms > 0:
             self._child(self.latency, target).observe(duration_ms / 1000.0)
 
-    def sent(self, target: str, interface: str, route: str | None) -> None:
-        self._child(self.sent_total, target, interface).inc()
+    def sent(self, target: str, interface: str, route: str | None, n: int = 1) -> None:
+        """`n`: that many (a delivery process reports its counts, engine/runtime/worker.py)."""
+        self._child(self.sent_total, target, interface).inc(n)
         act = self._route(route)
-        act.sent += 1
-        act.sent_rate.add(self.clock())
+        act.sent += n
+        act.sent_rate.add(self.clock(), n)
 
-    def retried(self, target: str, interface: str, route: str | None, outcome: str) -> None:
-        self._child(self.retries_total, target, interface, outcome or "retry").inc()
-        self._failed(route)
+    def retried(self, target: str, interface: str, route: str | None, outcome: str, n: int = 1) -> None:
+        self._child(self.retries_total, target, interface, outcome or "retry").inc(n)
+        self._failed(route, n)
 
-    def in_doubt(self, target: str, interface: str, outcome: str) -> None:
+    def in_doubt(self, target: str, interface: str, outcome: str, n: int = 1) -> None:
         """An in-doubt message was reconciled, found missing, resent unasked, or its query failed (engine/runtime/reconcile.py)."""
-        self._child(self.in_doubt_total, target, interface, outcome).inc()
+        self._child(self.in_doubt_total, target, interface, outcome).inc(n)
 
-    def dead(self, target: str, interface: str, route: str | None, stage: str) -> None:
-        self._child(self.dead_total, target, interface, stage).inc()
-        self._failed(route)
+    def dead(self, target: str, interface: str, route: str | None, stage: str, n: int = 1) -> None:
+        self._child(self.dead_total, target, interface, stage).inc(n)
+        self._failed(route, n)
 
-    def _failed(self, route: str | None) -> None:
+    def _failed(self, route: str | None, n: int = 1) -> None:
         act = self._route(route)
-        act.failed += 1
-        act.failed_rate.add(self.clock())
+        act.failed += n
+        act.failed_rate.add(self.clock(), n)
 
     def _route(self, route: str | None) -> RouteActivity:
         key = route or "-"

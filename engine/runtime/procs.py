@@ -15,11 +15,12 @@ stay exact. The bridge's process talks to each child over its stdin/stdout, one 
   BridgeRuntime._journal_one), `{"wake": [targets]}` (messages to claim from the journal: a replay,
   a resume, records the child had no room for), `{"paused": [routes]}`, `{"stop": drain_s}`; end of
   input (the bridge's process died) stops it too;
-- from the child: `{"ready": true, "loop": kind}` or `{"failed": reason}`, then `{"m": [[event, args], ...],
-  "inflight": n, "tokens": {...}, "seen": {...}, "unsent": {...}}`: its metric events (sent, retried,
-  dead, attempted...), replayed on the bridge's metrics and counters, so /metrics and the dashboard
-  show every process's work; and how far it has read the hand-offs and how many messages its senders
-  hold unsent, which bounds how many more it is handed (as a sender's room does in one process).
+- from the child: `{"ready": true, "loop": kind}` or `{"failed": reason}`, then `{"m": [[event, args, count], ...],
+  "ms": {target: [attempt ms, ...]}, "inflight": n, "tokens": {...}, "seen": {...}, "unsent": {...}}`: its
+  metric events (sent, retried, dead... counted by their arguments) and attempt durations, replayed on the
+  bridge's metrics and counters, so /metrics and the dashboard show every process's work; and how far
+  it has read the hand-offs and how many messages its senders hold unsent, which bounds how many more
+  it is handed (as a sender's room does in one process).
 
 A child that exits unexpectedly is logged and started again (its claimed messages come back when
 their leases run out); /ready reports it meanwhile.
@@ -187,17 +188,20 @@ class DeliveryProcesses:
     def _apply(self, child: Child, report: dict[str, Any]) -> None:
         rt = self.runtime
         stats = rt.stats
-        for name, args in report.get("m", ()):
+        for name, args, n in report.get("m", ()):
             fn = getattr(RuntimeMetrics, name, None)
-            if name.startswith("_") or not callable(fn):
+            if name.startswith("_") or name == "attempted" or not callable(fn):
                 continue
-            fn(rt.metrics, *args)
+            fn(rt.metrics, *args, n=n)
             if name == "sent":
-                stats.sent[args[0]] = stats.sent.get(args[0], 0) + 1
+                stats.sent[args[0]] = stats.sent.get(args[0], 0) + n
             elif name == "dead":
-                stats.dead[args[0]] = stats.dead.get(args[0], 0) + 1
+                stats.dead[args[0]] = stats.dead.get(args[0], 0) + n
             elif name == "retried":
-                stats.retried += 1
+                stats.retried += n
+        for target, durations in report.get("ms", {}).items():
+            for ms in durations:
+                rt.metrics.attempted(target, ms)
         if "seen" in report:
             child.seen.update(report["seen"])
             child.unsent.update(report["unsent"])

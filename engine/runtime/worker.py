@@ -41,11 +41,14 @@ FLUSH_S = 0.005
 
 class Relay:
     """Stands in for RuntimeMetrics: every call (`sent(target, interface, route)`...) is recorded and sent
-    to the bridge's process in batches, where it is replayed on the real metrics."""
+    to the bridge's process in batches, where it is replayed on the real metrics. Calls with the same
+    arguments go as one, with their count: a report carries a few counts, not an event per message, so
+    neither process encodes, decodes or replays thousands of them a second."""
 
     def __init__(self, out: IO[bytes], runtime: Any = None) -> None:
         self._out = out
-        self._events: list[list[Any]] = []
+        self._counts: dict[tuple[Any, ...], int] = {}
+        self._durations: dict[str, list[float]] = {}
         self._scheduled = False
         self.runtime: BridgeRuntime | None = runtime
         self.seen: dict[str, int] = {}
@@ -56,11 +59,18 @@ class Relay:
             raise AttributeError(name)
 
         def record(*args: Any) -> None:
-            self._events.append([name, list(args)])
+            key = (name, *args)
+            self._counts[key] = self._counts.get(key, 0) + 1
             self.soon()
 
         setattr(self, name, record)  # made once per metric, not on every call
         return record
+
+    def attempted(self, target: str, duration_ms: float | None) -> None:
+        """Durations go over one by one: the bridge's process puts each in its latency histogram."""
+        if duration_ms is not None and duration_ms > 0:
+            self._durations.setdefault(target, []).append(duration_ms)
+            self.soon()
 
     def soon(self) -> None:
         if not self._scheduled:
@@ -69,8 +79,8 @@ class Relay:
 
     def flush(self) -> None:
         self._scheduled = False
-        report: dict[str, Any] = {"m": self._events}
-        self._events = []
+        report: dict[str, Any] = {"m": [[k[0], k[1:], n] for k, n in self._counts.items()], "ms": self._durations}
+        self._counts, self._durations = {}, {}
         rt = self.runtime
         if rt is not None:
             report["inflight"] = len(rt.inflight())
