@@ -55,12 +55,16 @@ class Db:
         if level != self.current:
             conn.execute(f"PRAGMA synchronous={level}")
             self.current = level
+        return self.exclusive(lambda: run_batch(conn, ops))
+
+    def exclusive(self, fn: Callable[[], T]) -> T:
+        """`fn()` (on the db thread) while no other process of the bridge writes to the journal."""
         fd = self._lock_fd
         if fd is None:
-            return run_batch(conn, ops)
+            return fn()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            return run_batch(conn, ops)
+            return fn()
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 

@@ -17,6 +17,7 @@ batch, so FULL is the default; NORMAL is a setting for disposable environments.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 import time
@@ -37,6 +38,8 @@ from engine.journal.model import (
     encode_payload,
 )
 from engine.journal.schema import migrate
+
+log = logging.getLogger("specbridge.journal")
 
 Clock = Callable[[], float]
 
@@ -102,7 +105,12 @@ class Journal:
             return
         self._closed = True
         await self._writer.flush()
-        await self._db.call(lambda c: c.execute("PRAGMA optimize"))
+        try:
+            # Under the writers' lock: with delivery processes another process may be writing, and
+            # optimize's ANALYZE would then find its snapshot stale and fail at once (busy).
+            await self._db.call(lambda c: self._db.exclusive(lambda: c.execute("PRAGMA optimize")))
+        except sqlite3.OperationalError as exc:  # statistics only: never a reason to fail a close
+            log.debug("journal: PRAGMA optimize skipped at close (%s)", exc)
         await self._db.close()
 
     def _created_at(self) -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 from pathlib import Path
 
@@ -111,3 +113,22 @@ async def test_a_delivery_recorded_after_a_replay_numbers_its_attempt_after_the_
         with pytest.raises(LeaseLost):  # sent already: its lease is gone
             await j.mark_sent(r.id, attempt=Attempt("ok", "POST /x", 200), lease=m.lease)
         assert len((await j.get(r.id)).history) == 2  # type: ignore[union-attr]  # nothing recorded by the refusals
+
+
+async def test_close_optimizes_under_the_writers_lock_so_another_process_writing_cannot_fail_it(tmp_path: Path) -> None:
+    """With delivery processes several processes write the journal, taking turns through the lock file
+    beside it. PRAGMA optimize at close writes statistics: outside that lock it could meet another
+    process mid-commit and fail busy (seen with two delivery processes stopping at once)."""
+    path = tmp_path / "j.db"
+    j = await Journal.open(str(path))
+    await j.receive_batch([])
+    other = os.open(f"{path}-writer.lock", os.O_RDWR)  # another process's writer, mid-commit
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        closing = asyncio.create_task(j.close())
+        await asyncio.sleep(0.3)
+        assert not closing.done(), "close ran its optimize while another writer held the lock"
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    await asyncio.wait_for(closing, 10)  # then it finishes, without an error
