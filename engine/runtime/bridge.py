@@ -47,8 +47,8 @@ PAUSED_KEY = "runtime:paused_routes"
 @dataclass(slots=True, eq=False)
 class _Lane:
     """One target's sender as `receive` sees it: where a message journalled claimed is handed over
-    (`launch`, sent within the target's concurrency like a claimed one), and what bounds that: the
-    sender's claim-ahead limit, counting what it has not sent yet and what is being journalled for it."""
+    (`launch`, sent within the target's concurrency like a claimed one), and what bounds that (`limit`),
+    counting what it has not sent yet and what is being journalled for it."""
 
     kick: asyncio.Event
     """The sender's wake-up."""
@@ -56,6 +56,11 @@ class _Lane:
     unsent: int = 0
     reserved: int = 0
     ahead: int = 0
+    """How far the sender claims ahead from the journal."""
+    hand: int = 0
+    """How far ahead it takes hand-overs: deeper than its claims, so that a source with a backlog keeps
+    handing records over instead of journalling them due for the sender to claim back (a round trip
+    through the journal; with a delivery process, most records took it: its room is known 5 ms late)."""
     conc: int = 1
     tasks: int = 0
     max_tasks: int = 0
@@ -67,9 +72,13 @@ class _Lane:
     claim (`conc` at least), so new records never starve what waits in the journal."""
     open: bool = True
 
+    def limit(self) -> int:
+        """Unsent messages the sender may hold before hand-overs stop: its hand-over depth, or while the
+        journal may hold due messages, less than the point where it claims, so that it does."""
+        return self.ahead - self.conc if self.look else self.hand
+
     def room(self) -> bool:
-        limit = self.ahead - self.conc if self.look else self.ahead
-        return self.open and self.tasks < self.max_tasks and self.unsent + self.reserved < limit
+        return self.open and self.tasks < self.max_tasks and self.unsent + self.reserved < self.limit()
 
 
 @dataclass(slots=True)
@@ -516,7 +525,7 @@ class BridgeRuntime:
         procs = self.procs if lane is None and self.procs is not None and self.procs.remote(rec.target) else None
         if procs is not None:
             t = self.bridge.targets.get(rec.target)  # None: a reload removed it while this record was translated
-            room = procs.room(rec.target, 8 * max(1, t.concurrency if t is not None else 1))  # the most a sender claims ahead
+            room = procs.room(rec.target, 2 * max(1, t.concurrency if t is not None else 1))  # until its sender says
         else:
             room = lane is not None and lane.room()
         claim = bool(room) and rec.route not in self.paused and not self._stopping.is_set()
@@ -601,6 +610,10 @@ class BridgeRuntime:
         """Per target, messages its sender holds that it has not sent yet (claimed or handed)."""
         return {name: lane.unsent for name, lane in self._lanes.items()}
 
+    def limits(self) -> dict[str, int]:
+        """Per target, how many unsent messages its sender takes before hand-overs stop (`_Lane.limit`)."""
+        return {name: lane.limit() for name, lane in self._lanes.items()}
+
     def translate(self, source_spec: str | None, route: Route, rt: RouteTarget, record: Any, *,
                   bridge: Bridge | None = None, mappings: MappingSet | None = None) -> Any:
         """`record` translated for `rt`, with the current configuration or the one given (a caller
@@ -628,7 +641,7 @@ class BridgeRuntime:
         # recording the attempts before them. How far ahead: what the target sends in a quarter of the
         # lease at its recent pace (a claimed message must go out before its lease ends, or it would be
         # claimed and sent again), between 2x concurrency (the old batch) and 8x. New messages come
-        # claimed already, handed over by `receive` within that same limit (the lane); the journal is
+        # claimed already, handed over by `receive` within the same pace, up to 32x (the lane); the journal is
         # claimed from when woken (a retry scheduled, a replay, a resume, a record the lane had no room
         # for), when its next message falls due, and at least every 5 s (clocks drift; other writers).
         mine: set[asyncio.Task[None]] = set()
@@ -673,9 +686,11 @@ class BridgeRuntime:
         try:
             while not self._stopping.is_set() and self._wake.get(target) is wake:
                 conc = max(1, self.targets[target].target.concurrency)  # per claim: a reload may change it
-                ahead = conc * (2 if not gap else max(2, min(8, int(lease_s / 4 / gap / conc))))
-                lane.ahead, lane.conc, lane.max_tasks = ahead, conc, 16 * conc
-                if lane.unsent > ahead - conc or len(mine) >= 16 * conc:  # enough claimed ahead / too many attempts being recorded
+                pace = 2 if not gap else int(lease_s / 4 / gap / conc)  # sends per quarter lease, in units of conc
+                ahead = conc * max(2, min(8, pace))
+                lane.ahead, lane.hand, lane.conc = ahead, conc * max(2, min(32, pace)), conc
+                lane.max_tasks = lane.hand + 8 * conc
+                if lane.unsent > ahead - conc or len(mine) >= lane.max_tasks:  # enough claimed ahead / too many attempts being recorded
                     freed.clear()
                     await freed.wait()
                     continue

@@ -16,11 +16,11 @@ stay exact. The bridge's process talks to each child over its stdin/stdout, one 
   a resume, records the child had no room for), `{"paused": [routes]}`, `{"stop": drain_s}`; end of
   input (the bridge's process died) stops it too;
 - from the child: `{"ready": true, "loop": kind}` or `{"failed": reason}`, then `{"m": [[event, args, count], ...],
-  "ms": {target: [attempt ms, ...]}, "inflight": n, "tokens": {...}, "seen": {...}, "unsent": {...}}`: its
+  "ms": {target: [attempt ms, ...]}, "inflight": n, "tokens": {...}, "seen": {...}, "unsent": {...}, "limits": {...}}`: its
   metric events (sent, retried, dead... counted by their arguments) and attempt durations, replayed on the
   bridge's metrics and counters, so /metrics and the dashboard show every process's work; and how far
-  it has read the hand-offs and how many messages its senders hold unsent, which bounds how many more
-  it is handed (as a sender's room does in one process).
+  it has read the hand-offs, how many messages its senders hold unsent and how many they take, which
+  bounds how many more it is handed (as a sender's room does in one process).
 
 A child that exits unexpectedly is logged and started again (its claimed messages come back when
 their leases run out); /ready reports it meanwhile.
@@ -84,6 +84,7 @@ class Child:
         self.handed: dict[str, int] = {}
         self.seen: dict[str, int] = {}
         self.unsent: dict[str, int] = {}
+        self.limits: dict[str, int] = {}
         self.outbox: list[Any] = []
 
     @property
@@ -134,7 +135,7 @@ class DeliveryProcesses:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             env=env, cwd=str(rt.base_dir), limit=1 << 24)
         child.ready = False
-        child.handed, child.seen, child.unsent, child.outbox = {}, {}, {}, []
+        child.handed, child.seen, child.unsent, child.limits, child.outbox = {}, {}, {}, {}, []
         child.send({"init": {"bridge": msgspec.to_builtins(rt.bridge), "specs_dir": str(self.specs_dir), "base_dir": str(rt.base_dir),
                              "targets": child.targets, "paused": sorted(rt.paused), "log": logs.settings(), "index": child.index}})
         assert proc.stdout is not None
@@ -205,6 +206,7 @@ class DeliveryProcesses:
         if "seen" in report:
             child.seen.update(report["seen"])
             child.unsent.update(report["unsent"])
+            child.limits.update(report.get("limits", {}))
         if "inflight" in report:
             child.inflight = int(report["inflight"])
         if "tokens" in report:
@@ -250,12 +252,13 @@ class DeliveryProcesses:
 
     def room(self, target: str, limit: int) -> bool:
         """Whether `target`'s process has room for one more handed message: what its senders hold
-        unsent, what was handed since it last said so, and what is being journalled for it, below `limit`."""
+        unsent, what was handed since it last said so, and what is being journalled for it, below the
+        limit its sender last reported (`limit` until it has)."""
         c = self._child(target)
         if c is None or not c.ready:
             return False
         outstanding = c.unsent.get(target, 0) + c.handed.get(target, 0) - c.seen.get(target, 0) + self._reserved.get(target, 0)
-        return outstanding < limit
+        return outstanding < c.limits.get(target, limit)
 
     def reserve(self, target: str, n: int) -> None:
         self._reserved[target] = self._reserved.get(target, 0) + n

@@ -88,6 +88,7 @@ class Relay:
                                 for name, c in rt.targets.items() if rt.runs_here(name) and (tm := c.tokens) is not None}
             report["seen"] = self.seen
             report["unsent"] = rt.unsent()
+            report["limits"] = rt.limits()
         if self._out.closed:
             return
         try:
@@ -143,6 +144,7 @@ async def serve(out: IO[bytes]) -> int:
             if "wake" in said:
                 for t in said["wake"]:
                     rt.wake(t)
+                relay.soon()  # its senders now take fewer hand-overs until they have claimed: say so
             elif "paused" in said:
                 rt.paused = set(said["paused"])
                 rt.wake()
