@@ -145,9 +145,9 @@ def _receive(c: sqlite3.Connection, rec: Incoming, created_at: float, default_po
         )
     if lease is not None and version > 1 and c.execute(_OLDER_PENDING, (rec.key, rec.target, rec.interface, version)).fetchone():
         c.execute("UPDATE messages SET next_attempt_at = ?, lease = NULL WHERE id = ?", (t, mid))  # its turn comes by `claim`
-    elif lease is not None and stored is not None:
-        stored.append(Message(mid, rec.interface, rec.target, rec.route, state, rec.key, version, digest, source, translated,
-                              t, t, t, due, lease, 0, None, None, False))
+    elif lease is not None and stored is not None:  # for its sender: the source only if it must translate (the journal has it)
+        stored.append(Message(mid, rec.interface, rec.target, rec.route, state, rec.key, version, digest,
+                              source if translated is None else None, translated, t, t, t, due, lease, 0, None, None, False))
     return Receipt(mid, duplicate=False, version=version)
 
 

@@ -9,6 +9,7 @@ import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ async def test_leases_given_up_on_purpose_are_not_in_doubt(journal: Journal) -> 
 
 async def test_a_hand_off_is_not_in_doubt_until_its_lease_runs_out(journal: Journal) -> None:
     _, m = await journal.receive_claimed(Incoming(IFACE, TARGET, "exam", "E1", "exams", b'{"wire":1}'))
-    assert m is not None and not m.in_doubt and m == await journal.get(m.id)
+    assert m is not None and not m.in_doubt and m == replace(await journal.get(m.id), source=None)  # type: ignore[type-var]
     (back,) = await journal.claim_due(TARGET, now=T0 + LEASE)  # handed to a sender that was killed
     assert back.id == m.id and back.in_doubt
 
