@@ -443,6 +443,7 @@ class BridgeRuntime:
         the sender claims it from the journal, as it does retries, backlog and a crash's leftovers."""
         # one configuration throughout, whatever a hot reload swaps in while this awaits the journal
         bridge, specset, mappings = self.bridge, self.specset, self.mappings
+        self._received(source, 1)
         ids: list[int] = []
         for rec, failed in self._incoming(source, record, bridge, specset, mappings):
             receipt = await self._journal_one(rec)
@@ -462,6 +463,7 @@ class BridgeRuntime:
         # so no turn waits behind a whole window. Alone, every extra turn costs throughput: one turn.
         # (bench/bridge.py: +3% with a delivery process, -7% in one process, 6-8 interleaved pairs each.)
         turns = self.procs is not None
+        self._received(source, len(records))
         for i, record in enumerate(records):
             if turns and i:
                 await asyncio.sleep(0)
@@ -481,6 +483,10 @@ class BridgeRuntime:
                 ids.append(got.id)
         return out
 
+    def _received(self, source: str, n: int) -> None:
+        self.stats.received += n
+        self.metrics.received(source, n)
+
     def _incoming(self, source: str, record: Any, bridge: Bridge, specset: SpecSet,
                   mappings: MappingSet) -> list[tuple[Incoming, TranslateError | None]]:
         """What `record` becomes: one message per route target it passes, translated (or failed)."""
@@ -488,8 +494,6 @@ class BridgeRuntime:
         src = bridge.sources[source]
         raw = msgspec.json.encode(record)
         out: list[tuple[Incoming, TranslateError | None]] = []
-        self.stats.received += 1
-        self.metrics.received(source)
         for route in self.routes_for(source, bridge):
             for rt in route.to:
                 if not _when(rt, record):

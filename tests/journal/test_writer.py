@@ -132,3 +132,21 @@ async def test_close_optimizes_under_the_writers_lock_so_another_process_writing
         fcntl.flock(other, fcntl.LOCK_UN)
         os.close(other)
     await asyncio.wait_for(closing, 10)  # then it finishes, without an error
+
+
+async def test_one_lost_lease_in_a_batch_of_deliveries_fails_only_its_own_mark(tmp_path: Path) -> None:
+    """Marks that commit together stay each its own: a refused one (a lost lease, an unknown id) fails
+    alone and records nothing; the others are SENT."""
+    async with await Journal.open(str(tmp_path / "j.db"), lease_s=30) as j:
+        for i in range(5):
+            await j.receive(IFACE, "jilin", f"r{i}".encode(), key=f"k{i}")
+        held = await j.claim_due("jilin", limit=10)
+        ok = Attempt("ok", "POST /x", 200)
+        marks = [j.mark_sent(m.id, attempt=ok, lease=m.lease if i != 2 else "someone-else") for i, m in enumerate(held)]
+        marks.append(j.mark_sent(held[-1].id + 100, attempt=ok, lease="x"))  # not in the journal
+        got = await asyncio.gather(*marks, return_exceptions=True)
+        assert isinstance(got[2], LeaseLost) and isinstance(got[5], UnknownMessage)
+        assert [g is None for g in got] == [True, True, False, True, True, False]
+        states = [(await j.get(m.id)).state for m in held]  # type: ignore[union-attr]
+        assert states == [State.SENT, State.SENT, held[2].state, State.SENT, State.SENT]  # the refused one untouched
+        assert len((await j.get(held[2].id)).history) == 0  # type: ignore[union-attr]  # nothing recorded for the refused one
