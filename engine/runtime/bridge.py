@@ -790,12 +790,23 @@ class BridgeRuntime:
             return
         if m.in_doubt and await reconcile.settle(self, target, m, client, iface, msg):  # it may have arrived: ask first
             return
+        # A claimed message must be over before its lease runs out, or the journal hands it out again and
+        # it goes twice. Its sender claims no more than it sends in a quarter lease at its recent pace, but
+        # a platform that turns slow (every request to its timeout) leaves a queue behind: what is still
+        # waiting for a slot when there is no longer a timeout's worth of lease left goes back, unsent.
+        start_by = m.next_attempt_at - client.target.timeout_s - 1.0 if m.lease and m.next_attempt_at is not None else None
         try:
             try:
-                res = await client.send(iface, msg)
+                res = await client.send(iface, msg, go=None if start_by is None else lambda: self.clock() <= start_by)
             finally:
                 if sent is not None:
                     sent()
+            if res is None:
+                log.warning("not sent: its lease ran out while it waited for a free slot (%s is slow); due again now", target)
+                with contextlib.suppress(Exception):
+                    await j.release([(m.id, m.lease or "")])
+                self.wake(target)
+                return
         except TokenCapReached as exc:
             await j.schedule_retry(m.id, exc.resets_at, str(exc), attempt=Attempt("wait", "token", error=str(exc)), lease=m.lease)
             self.metrics.retried(target, m.interface, m.route, "wait")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, overload
 
 from adapters.base import OutboundResponse, TransportError
 from adapters.http_json import HttpOutbound
@@ -112,11 +112,21 @@ class TargetClient:
         outcome = classify(status=resp.status, code=verdict.code, success=verdict.success, errors=p.errors, message=verdict.message)
         return Result(outcome, verdict, resp, prepared, (perf_counter() - started) * 1000, token)
 
-    async def send(self, iface: CompiledInterface, message: Mapping[str, Any]) -> Result:
-        """One attempt (with one token refresh and resend if the token was rejected mid-flight)."""
+    @overload
+    async def send(self, iface: CompiledInterface, message: Mapping[str, Any]) -> Result: ...
+
+    @overload
+    async def send(self, iface: CompiledInterface, message: Mapping[str, Any], *, go: Callable[[], bool]) -> Result | None: ...
+
+    async def send(self, iface: CompiledInterface, message: Mapping[str, Any], *, go: Callable[[], bool] | None = None) -> Result | None:
+        """One attempt (with one token refresh and resend if the token was rejected mid-flight).
+        `go`: asked once a slot is free; False: too late to start (a lease that ran out while the
+        message waited), nothing is sent and None is returned."""
         sem = self.semaphore
         await sem.acquire()  # not `async with`: two coroutine frames less on every send
         try:
+            if go is not None and not go():
+                return None
             try:
                 token = await self.tokens.get() if self.tokens is not None else None
             except TransportError as exc:  # the token service is unreachable: retry like any send

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from adapters.base import InboundMessage, Reply, many_of
-from engine.bridge.model import Route, RouteTarget, Source
+from engine.bridge.model import JournalConfig, Route, RouteTarget, Source
 from engine.journal import State
 from engine.runtime.bridge import BridgeRuntime
 from tests.bridge.conftest import example, make_bridge, runtime_for
@@ -129,4 +129,36 @@ async def test_a_window_of_records_is_journalled_in_one_call_and_each_sent_once(
             await asyncio.sleep(0.02)
         assert twins.running["jilin_imaging"].stats()["delivered"]["savePatientExam"] == 5
     finally:
+        await rt.stop()
+
+
+async def test_a_message_whose_lease_runs_out_while_it_waits_for_a_slot_goes_back_unsent(twins, specset, mappings,
+                                                                                          tmp_path: Path) -> None:
+    """A platform that turns slow leaves a sender holding more than it can send within their leases (it
+    took them at the fast pace). What is still waiting for a slot when less than a timeout's worth of
+    lease is left goes back to the journal unsent, not in doubt, and is claimed again: every record
+    reaches the platform once. Sent on a lapsed lease instead, it would go twice (the journal hands it
+    out again once its lease runs out)."""
+    jilin = await twins.start("jilin_imaging")
+    bridge = make_bridge(twins, tmp_path, sources={"pacs": Source(adapter="dbview", spec="hospital_pacs/exam_report")},
+                         routes=[Route(id="exams", source="pacs", to=[RouteTarget(target="jilin", interface=EXAM)])],
+                         targets={"jilin": twins.target("jilin_imaging", concurrency=1, timeout_s=1.0)})
+    bridge = msgspec.structs.replace(bridge, journal=JournalConfig(path=str(tmp_path / "journal.db"), lease_s=3.0))
+    rt = await runtime_for(bridge, specset, mappings, tmp_path)
+    try:
+        fast = [i for n in range(20) for i in await rt.receive("pacs", record(specset, n))]
+        for mid in fast:  # at this pace the sender takes many hand-overs at once
+            await until_state(rt, mid, State.SENT)
+        jilin.twin.options.answer_delay_s = 0.5  # now each answer takes half a second, with one slot
+        slow = [i for n in range(20, 28) for i in await rt.receive("pacs", record(specset, n))]
+        for mid in slow:
+            await until_state(rt, mid, State.SENT)
+        got = dict(jilin.stats()["deliveries"][EXAM])
+        assert len(got) == 28 and set(got.values()) == {1}  # each record once
+        assert rt.journal is not None
+        for mid in slow:
+            m = await rt.journal.get(mid)
+            assert m is not None and not m.in_doubt and [a.outcome for a in m.history] == ["ok"]
+    finally:
+        jilin.twin.options.answer_delay_s = 0.0
         await rt.stop()
