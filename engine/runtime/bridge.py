@@ -794,7 +794,11 @@ class BridgeRuntime:
         # it goes twice. Its sender claims no more than it sends in a quarter lease at its recent pace, but
         # a platform that turns slow (every request to its timeout) leaves a queue behind: what is still
         # waiting for a slot when there is no longer a timeout's worth of lease left goes back, unsent.
-        start_by = m.next_attempt_at - client.target.timeout_s - 1.0 if m.lease and m.next_attempt_at is not None else None
+        # (A second to record the outcome in, a tenth of the lease if that is shorter; a lease too short for
+        # a send at all, which `specbridge check` refuses, is left as it was.)
+        lease_s, timeout_s = j.lease_s, client.target.timeout_s
+        spare = timeout_s + min(1.0, lease_s / 10)
+        start_by = m.next_attempt_at - spare if m.lease and m.next_attempt_at is not None and lease_s > spare else None
         try:
             try:
                 res = await client.send(iface, msg, go=None if start_by is None else lambda: self.clock() <= start_by)
