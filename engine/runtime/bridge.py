@@ -583,10 +583,8 @@ class BridgeRuntime:
         elif rec.route not in self.paused and (procs.hand(m) if procs is not None else lane is not None and lane.open):
             if lane is not None:
                 lane.launch(m)
-        else:  # the sender stopped, or the route was paused, meanwhile: due again now, not when the lease runs out
-            with contextlib.suppress(Exception):
-                await self.journal.release([(m.id, m.lease or "")])
-            self.wake(rec.target)
+        else:  # the sender stopped, or the route was paused, meanwhile
+            await self._give_back([m])
 
     def _reserve(self, target: str, lane: _Lane | None, n: int) -> None:
         if lane is not None:
@@ -597,18 +595,24 @@ class BridgeRuntime:
     async def take(self, handed: list[Message]) -> None:
         """A delivery process's side of the hand-off: launch messages journalled claimed for its senders
         (or make them due again at once if the sender stopped or the route was paused meanwhile)."""
-        back: list[tuple[int, str]] = []
+        back: list[Message] = []
         for m in handed:
             lane = self._lanes.get(m.target)
             if lane is not None and lane.open and m.route not in self.paused:
                 lane.launch(m)
             else:
-                back.append((m.id, m.lease or ""))
-        if back and self.journal is not None:
+                back.append(m)
+        if back:
+            await self._give_back(back)
+
+    async def _give_back(self, held: list[Message]) -> None:
+        """Messages held and not sent go back to the journal: due again now, not when their leases run
+        out (and so not in doubt), and their senders look."""
+        if self.journal is not None:
             with contextlib.suppress(Exception):
-                await self.journal.release(back)
-            for t in {m.target for m in handed}:
-                self.wake(t)
+                await self.journal.release([(m.id, m.lease or "") for m in held])
+        for t in {m.target for m in held}:
+            self.wake(t)
 
     def unsent(self) -> dict[str, int]:
         """Per target, messages its sender holds that it has not sent yet (claimed or handed)."""
@@ -807,9 +811,7 @@ class BridgeRuntime:
                     sent()
             if res is None:
                 log.warning("not sent: its lease ran out while it waited for a free slot (%s is slow); due again now", target)
-                with contextlib.suppress(Exception):
-                    await j.release([(m.id, m.lease or "")])
-                self.wake(target)
+                await self._give_back([m])
                 return
         except TokenCapReached as exc:
             await j.schedule_retry(m.id, exc.resets_at, str(exc), attempt=Attempt("wait", "token", error=str(exc)), lease=m.lease)
